@@ -1,0 +1,51 @@
+#pragma once
+// The node's settings: one table lists every setting with its flag, its
+// environment names (SlimFaas's current `SlimFaas__*` form first, then the
+// seed-era name) and its default. Flags win over the environment.
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "net/server_options.hpp"
+
+namespace slimfaas::app {
+
+// A setting that is unknown or malformed; start-up stops (exit code 2).
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct NodeConfig {
+  net::ServerOptions server;
+  std::string name_space = "default";
+  std::string base_function_url = "http://{pod_ip}:{pod_port}";
+  std::string base_function_pod_url = "http://{pod_ip}:{pod_port}";
+  std::string base_slimdata_url = "http://{pod_name}.{service_name}.{namespace}.svc:3262";
+  std::string orchestrator = "Kubernetes";
+  std::string mock_kubernetes_functions;
+  std::string hostname = "slimfaas-1";
+  std::string slimdata_directory;
+  bool allow_cold_start = false;
+  bool pod_scaled_up_by_default = false;
+  int queues_delay_ms = 10;
+  int replicas_sync_delay_ms = 3000;
+  int scale_replicas_delay_ms = 1000;
+  std::size_t max_waiting_per_function = 1000;
+  unsigned actor_threads = 0;
+  std::string log_level = "info";
+};
+
+using Environment = std::map<std::string, std::string>;
+
+Environment current_environment();
+
+// Reads flags (`--name value` or `--name=value`) over the environment.
+// Throws ConfigError naming the setting and the reason.
+NodeConfig load_config(const std::vector<std::string>& args, const Environment& env);
+
+// "--help" text: every setting, its environment names and default.
+std::string settings_help();
+
+}  // namespace slimfaas::app

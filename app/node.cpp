@@ -1,0 +1,115 @@
+#include "app/node.hpp"
+
+#include <csignal>
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/api_actor.hpp"
+#include "actors/function_actor.hpp"
+#include "actors/gateway.hpp"
+#include "actors/inspector_actor.hpp"
+#include "k8s/static_backend.hpp"
+#include "net/http_server.hpp"
+
+namespace slimfaas::app {
+namespace {
+
+std::unique_ptr<k8s::ReplicaBackend> make_backend(const NodeConfig& config) {
+  if (!config.mock_kubernetes_functions.empty()) {
+    try {
+      return std::make_unique<k8s::StaticBackend>(config.mock_kubernetes_functions, config.base_function_url,
+                                                  config.name_space);
+    } catch (const std::invalid_argument& e) {
+      throw ConfigError(std::string("MOCK_KUBERNETES_FUNCTIONS: ") + e.what());
+    }
+  }
+  throw ConfigError("orchestrator " + config.orchestrator +
+                    ": this build manages functions from MOCK_KUBERNETES_FUNCTIONS (static addresses) only; "
+                    "set it (see docs/configuration.md)");
+}
+
+class ActorSystemConfig : public caf::actor_system_config {
+ public:
+  explicit ActorSystemConfig(unsigned threads) {
+    // Actors decide, they do not move bytes: a few scheduler threads suffice,
+    // and fewer threads wake faster.
+    set("scheduler.max-threads", threads);
+  }
+};
+
+int wait_for_signal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int signal = 0;
+  sigwait(&set, &signal);
+  return signal;
+}
+
+}  // namespace
+
+int run_node(const NodeConfig& config) {
+  auto backend = make_backend(config);
+
+  // Block the stop signals before any thread starts, so every thread
+  // inherits the mask and only sigwait() below sees them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  ActorSystemConfig actor_config(config.actor_threads ? config.actor_threads : std::min(cores, 4u));
+  caf::actor_system system(actor_config);
+
+  net::metrics::Registry registry;
+  actors::FunctionMetrics function_metrics(registry);
+  actors::ActorGateway gateway;
+  auto inspector = actors::spawn_inspector(system);
+
+  auto table = std::make_shared<actors::FunctionTable>();
+  for (auto& definition : backend->functions()) {
+    auto name = definition.name;
+    auto actor = actors::spawn_function_actor(
+        system, actors::FunctionSetup{std::move(definition), config.max_waiting_per_function, backend.get(),
+                                      &function_metrics});
+    actors::register_actor(inspector, "function", name, actor);
+    table->emplace(name, actor);
+  }
+  gateway.set_functions(table);
+
+  auto api = actors::spawn_api_actor(system, actors::ApiSetup{&gateway, inspector, &registry, config.hostname});
+  actors::register_actor(inspector, "api", "api", api);
+  gateway.set_api(api);
+
+  net::HttpServer server(config.server, gateway, registry);
+  try {
+    server.start();
+  } catch (const std::system_error& e) {
+    spdlog::critical("{}: {}", e.what(), e.code().message());
+    caf::anon_send_exit(inspector, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(api, caf::exit_reason::user_shutdown);
+    for (auto& [_, actor] : *table) caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+    return 1;
+  }
+  std::string ports;
+  for (auto p : config.server.ports) ports += (ports.empty() ? "" : ",") + std::to_string(p);
+  spdlog::info("node {} serving {} function(s) from the {} backend on {}:{}", config.hostname, table->size(),
+               backend->kind(), config.server.address, ports);
+
+  int signal = wait_for_signal();
+  spdlog::info("received {}, draining (grace {} s)", signal == SIGTERM ? "SIGTERM" : "SIGINT",
+               std::chrono::duration_cast<std::chrono::seconds>(config.server.limits.shutdown_grace).count());
+  server.shutdown();
+  gateway.close();
+  for (auto& [_, actor] : *table) caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(api, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(inspector, caf::exit_reason::user_shutdown);
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace slimfaas::app

@@ -1,0 +1,39 @@
+#pragma once
+// Where function replicas come from. Kubernetes, local processes and static
+// (docker-compose) addresses all sit behind this interface; the control plane
+// decides, the backend executes and reports what exists.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "k8s/function_config.hpp"
+
+namespace slimfaas::k8s {
+
+struct Replica {
+  std::string name;
+  std::string host;
+  std::uint16_t port = 0;
+  bool ready = false;
+};
+
+struct FunctionDefinition {
+  std::string name;
+  std::string pod_type = "Deployment";
+  Annotations annotations;
+  FunctionConfig config;
+  std::vector<Replica> replicas;
+};
+
+class ReplicaBackend {
+ public:
+  virtual ~ReplicaBackend() = default;
+  virtual const char* kind() const = 0;
+  // The managed functions and their replicas as the backend sees them now.
+  virtual std::vector<FunctionDefinition> functions() const = 0;
+  // Requests `replicas` replicas. Backends with fixed replicas ignore it.
+  virtual void scale(const std::string& function, int replicas) = 0;
+};
+
+}  // namespace slimfaas::k8s

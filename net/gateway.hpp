@@ -1,0 +1,76 @@
+#pragma once
+// The seam between the byte-moving HTTP layer and the deciding control plane.
+// net/ knows nothing of actors: the application implements this interface
+// with CAF actors, and tests can implement it directly.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "net/router.hpp"
+
+namespace slimfaas::net {
+
+enum class AdmissionResult {
+  granted,
+  unknown_function,  // 404
+  queue_full,        // 429
+  timed_out,         // 504: no slot or replica within the sync timeout
+  no_replica,        // 503
+  cancelled,         // the caller withdrew (client went away)
+  shutting_down,     // 503
+};
+
+struct Admission {
+  AdmissionResult result = AdmissionResult::granted;
+  std::string detail;
+  // Set when granted.
+  std::uint64_t ticket = 0;
+  std::string host;
+  std::uint16_t port = 0;
+  std::string replica;  // replica name, for logs
+  std::chrono::steady_clock::time_point deadline{};
+  int retry_after_seconds = 1;
+};
+
+using AdmissionCallback = std::function<void(Admission)>;
+
+struct ApiRequest {
+  Route route;
+  std::string method;  // "GET", "POST", ...
+  std::string target;
+  std::string body;
+  std::string remote_address;
+};
+
+struct ApiResponse {
+  unsigned status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+using ApiCallback = std::function<void(ApiResponse)>;
+
+class Gateway {
+ public:
+  virtual ~Gateway() = default;
+
+  // Asks for a slot to call `function` synchronously. Returns the ticket that
+  // identifies this call in cancel/release. `done` runs exactly once, on any
+  // thread, possibly before acquire returns.
+  virtual std::uint64_t acquire(const std::string& function, AdmissionCallback done) = 0;
+
+  // The caller gave up before `done` ran (client disconnected).
+  virtual void cancel(const std::string& function, std::uint64_t ticket) = 0;
+
+  // The granted call finished; `status` is what the client got (0 if none).
+  virtual void release(const std::string& function, std::uint64_t ticket, unsigned status) = 0;
+
+  // Control routes (status, wake, metrics, debug). `done` runs exactly once.
+  virtual void handle(ApiRequest request, ApiCallback done) = 0;
+};
+
+}  // namespace slimfaas::net
