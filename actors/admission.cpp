@@ -4,111 +4,73 @@
 
 namespace slimfaas::actors {
 
-AdmissionQueue::Offer AdmissionQueue::offer(std::uint64_t ticket, Clock::time_point deadline, Grant& grant) {
-  if (waiting_.empty()) {
-    if (auto replica = pick()) {
-      admit(ticket, *replica);
-      grant = Grant{ticket, *replica};
-      return Offer::granted;
+std::shared_ptr<ReplicaLoad> AdmissionBoard::try_claim() {
+  int total = in_flight_.load();
+  do {
+    if (total >= parallel_.load(std::memory_order_relaxed)) return nullptr;
+  } while (!in_flight_.compare_exchange_weak(total, total + 1));
+
+  auto set = std::atomic_load(&replicas_);
+  const int per_pod = per_pod_.load(std::memory_order_relaxed);
+  const std::size_t n = set->size();
+  // A replica may fill up between the scan and the claim; rescan a few times.
+  for (int attempt = 0; attempt < 8 && n > 0; ++attempt) {
+    const std::size_t start = cursor_.fetch_add(1, std::memory_order_relaxed) % n;
+    ReplicaLoad* best = nullptr;
+    std::size_t best_index = 0;
+    int best_load = per_pod;
+    for (std::size_t k = 0; k < n; ++k) {
+      std::size_t i = (start + k) % n;
+      ReplicaLoad& r = *(*set)[i];
+      if (!r.ready.load(std::memory_order_relaxed) || r.draining.load(std::memory_order_relaxed)) continue;
+      int load = r.in_flight.load(std::memory_order_relaxed);
+      if (load < best_load) {
+        best = &r;
+        best_index = i;
+        best_load = load;
+      }
     }
+    if (!best) break;
+    if (best->in_flight.compare_exchange_strong(best_load, best_load + 1)) return (*set)[best_index];
   }
-  if (waiting_.size() >= limits_.max_waiting) return Offer::queue_full;
-  waiting_.push_back(Waiter{ticket, deadline});
-  return Offer::queued;
+  in_flight_.fetch_sub(1);
+  return nullptr;
 }
 
-std::vector<Grant> AdmissionQueue::release(std::uint64_t ticket) {
-  auto it = in_flight_.find(ticket);
-  if (it == in_flight_.end()) return {};
-  for (auto& replica : replicas_) {
-    if (replica.name == it->second) {
-      replica.in_flight = std::max(0, replica.in_flight - 1);
-      break;
+bool AdmissionBoard::release(ReplicaLoad& replica) {
+  replica.in_flight.fetch_sub(1);
+  in_flight_.fetch_sub(1);
+  // Pairs with the actor publishing the line's length before it tries to
+  // admit: either it sees this free slot, or this sees its waiter.
+  return waiters_.load() > 0;
+}
+
+void AdmissionBoard::set_replicas(const std::vector<ReplicaSpec>& specs) {
+  auto current = std::atomic_load(&replicas_);
+  auto next = std::make_shared<ReplicaSet>();
+  for (const auto& spec : specs) {
+    std::shared_ptr<ReplicaLoad> load;
+    for (const auto& existing : *current) {
+      if (existing->name == spec.name && existing->host == spec.host && existing->port == spec.port) load = existing;
     }
+    if (!load) load = std::make_shared<ReplicaLoad>(spec.name, spec.host, spec.port);
+    load->ready.store(spec.ready);
+    load->draining.store(false);
+    next->push_back(std::move(load));
   }
-  in_flight_.erase(it);
-  return drain();
+  std::atomic_store(&replicas_, std::move(next));
 }
 
-bool AdmissionQueue::cancel(std::uint64_t ticket, std::vector<Grant>& granted) {
-  auto it = std::find_if(waiting_.begin(), waiting_.end(), [&](const Waiter& w) { return w.ticket == ticket; });
-  if (it != waiting_.end()) {
-    waiting_.erase(it);
-    return true;
-  }
-  auto more = release(ticket);
-  granted.insert(granted.end(), more.begin(), more.end());
-  return false;
+void AdmissionBoard::set_limits(int parallel, int per_pod) {
+  parallel_.store(parallel);
+  per_pod_.store(per_pod);
 }
 
-std::vector<Grant> AdmissionQueue::set_replicas(std::vector<ReplicaSlot> replicas) {
-  for (auto& replica : replicas) {
-    replica.in_flight = 0;
-    for (const auto& [ticket, name] : in_flight_) {
-      if (name == replica.name) ++replica.in_flight;
-    }
-  }
-  replicas_ = std::move(replicas);
-  if (cursor_ >= replicas_.size()) cursor_ = 0;
-  return drain();
-}
-
-std::vector<std::uint64_t> AdmissionQueue::expire(Clock::time_point now) {
-  std::vector<std::uint64_t> expired;
-  for (auto it = waiting_.begin(); it != waiting_.end();) {
-    if (it->deadline <= now) {
-      expired.push_back(it->ticket);
-      it = waiting_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  return expired;
-}
-
-std::optional<Clock::time_point> AdmissionQueue::next_deadline() const {
-  std::optional<Clock::time_point> next;
-  for (const auto& w : waiting_) {
-    if (!next || w.deadline < *next) next = w.deadline;
-  }
-  return next;
-}
-
-int AdmissionQueue::ready_replicas() const {
-  return static_cast<int>(std::count_if(replicas_.begin(), replicas_.end(),
-                                        [](const ReplicaSlot& r) { return r.ready && !r.draining; }));
-}
-
-std::optional<std::size_t> AdmissionQueue::pick() {
-  if (in_flight() >= limits_.parallel || replicas_.empty()) return std::nullopt;
-  std::optional<std::size_t> best;
-  const std::size_t n = replicas_.size();
-  for (std::size_t k = 0; k < n; ++k) {
-    std::size_t i = (cursor_ + k) % n;
-    const auto& r = replicas_[i];
-    if (!r.ready || r.draining || r.in_flight >= limits_.per_pod) continue;
-    if (!best || r.in_flight < replicas_[*best].in_flight) best = i;
-  }
-  if (best) cursor_ = (*best + 1) % n;
-  return best;
-}
-
-void AdmissionQueue::admit(std::uint64_t ticket, std::size_t replica) {
-  ++replicas_[replica].in_flight;
-  in_flight_.emplace(ticket, replicas_[replica].name);
-}
-
-std::vector<Grant> AdmissionQueue::drain() {
-  std::vector<Grant> granted;
-  while (!waiting_.empty()) {
-    auto replica = pick();
-    if (!replica) break;
-    auto ticket = waiting_.front().ticket;
-    waiting_.pop_front();
-    admit(ticket, *replica);
-    granted.push_back(Grant{ticket, *replica});
-  }
-  return granted;
+int AdmissionBoard::ready_replicas() const {
+  auto set = std::atomic_load(&replicas_);
+  return static_cast<int>(std::count_if(set->begin(), set->end(), [](const auto& r) {
+    return r->ready.load() && !r->draining.load();
+  }));
 }
 
 }  // namespace slimfaas::actors

@@ -61,8 +61,8 @@ void status_all(Self self, ApiCall& call) {
     return;
   }
   auto gathering = std::make_shared<Gathering>(Gathering{std::move(call.reply), {}, table->size()});
-  for (const auto& [name, actor] : *table) {
-    self->request(actor, ask_timeout, status_atom::value)
+  for (const auto& [name, handle] : *table) {
+    self->request(handle.actor, ask_timeout, status_atom::value)
         .then([gathering, name = name](const std::string& body) { gathering->add(name, json::parse(body)); },
               [gathering, name = name](caf::error& err) {
                 gathering->add(name, {{"Name", name}, {"error", caf::to_string(err)}});
@@ -77,7 +77,7 @@ void handle(Self self, ApiCall& call) {
   auto table = setup.gateway->functions();
   auto lookup = [&](const std::string& name) -> caf::actor {
     auto it = table->find(name);
-    return it == table->end() ? caf::actor{} : it->second;
+    return it == table->end() ? caf::actor{} : it->second.actor;
   };
 
   switch (route.kind) {
@@ -105,7 +105,7 @@ void handle(Self self, ApiCall& call) {
     }
     case RouteKind::wake_functions:
       if (method != "POST" && method != "GET") return call.reply(method_not_allowed(method, "POST, GET"));
-      for (const auto& [_, actor] : *table) self->send(actor, wake_atom::value);
+      for (const auto& [_, handle] : *table) self->send(handle.actor, wake_atom::value);
       return call.reply(ApiResponse{204, "application/json", "", {}});
     case RouteKind::metrics: {
       if (method != "GET") return call.reply(method_not_allowed(method, "GET"));

@@ -2,7 +2,6 @@
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
-#include <unordered_map>
 
 #include "actors/messages.hpp"
 
@@ -14,89 +13,66 @@ using nlohmann::json;
 struct FunctionState {
   static inline const char* name = "function";
   FunctionSetup setup;
-  std::unique_ptr<AdmissionQueue> queue;
-  std::unordered_map<std::uint64_t, std::pair<net::AdmissionCallback, Clock::time_point>> waiting;
+  FunctionHandle self_handle;
+  std::unique_ptr<WaitingLine<net::AdmissionCallback>> line;
   std::optional<Clock::time_point> timer_for;  // deadline of the armed expiry message
-  net::metrics::Gauge* in_flight_gauge = nullptr;
-  net::metrics::Gauge* waiting_gauge = nullptr;
-  net::metrics::Gauge* ready_gauge = nullptr;
-  net::metrics::Counter* rejected_counter = nullptr;
-  Clock::time_point last_activity{};
   std::uint64_t wakes = 0;
+  std::uint64_t rejected = 0;
+  std::uint64_t queued_total = 0;
 };
 
 using Self = caf::stateful_actor<FunctionState>*;
+using Line = WaitingLine<net::AdmissionCallback>;
 
-std::vector<ReplicaSlot> to_slots(const std::vector<k8s::Replica>& replicas) {
-  std::vector<ReplicaSlot> slots;
-  slots.reserve(replicas.size());
-  for (const auto& r : replicas) slots.push_back(ReplicaSlot{r.name, r.host, r.port, r.ready, false, 0});
-  return slots;
+std::vector<ReplicaSpec> to_specs(const std::vector<k8s::Replica>& replicas) {
+  std::vector<ReplicaSpec> specs;
+  for (const auto& r : replicas) specs.push_back(ReplicaSpec{r.name, r.host, r.port, r.ready});
+  return specs;
 }
 
-std::chrono::seconds sync_timeout(Self self) {
-  return std::chrono::seconds(self->state.setup.definition.config.calls.sync_http_timeout_seconds);
-}
-
-void publish_gauges(Self self) {
+void admit_waiting(Self self) {
   auto& s = self->state;
-  s.in_flight_gauge->set(s.queue->in_flight());
-  s.waiting_gauge->set(static_cast<double>(s.queue->waiting()));
-  s.ready_gauge->set(s.queue->ready_replicas());
-}
-
-net::Admission granted(Self self, const Grant& grant, Clock::time_point deadline) {
-  const auto& replica = self->state.queue->replicas()[grant.replica];
-  net::Admission a;
-  a.ticket = grant.ticket;
-  a.host = replica.host;
-  a.port = replica.port;
-  a.replica = replica.name;
-  a.deadline = deadline;
-  return a;
-}
-
-// Waiting callers were admitted: tell them, with the time left of their
-// deadline (the sync timeout covers the wait plus the call).
-void deliver(Self self, const std::vector<Grant>& grants) {
-  auto& s = self->state;
-  for (const auto& grant : grants) {
-    auto it = s.waiting.find(grant.ticket);
-    if (it == s.waiting.end()) continue;
-    auto reply = std::move(it->second.first);
-    auto deadline = it->second.second;
-    s.waiting.erase(it);
-    reply(granted(self, grant, deadline));
-  }
+  s.line->admit(*s.setup.board, [&](Line::Waiter& waiter, std::shared_ptr<ReplicaLoad> replica) {
+    waiter.reply(grant_admission(s.self_handle, std::move(replica), waiter.deadline));
+  });
 }
 
 void arm_expiry(Self self) {
   auto& s = self->state;
-  auto next = s.queue->next_deadline();
+  auto next = s.line->next_deadline();
   if (!next || (s.timer_for && *s.timer_for <= *next)) return;
   s.timer_for = *next;
   auto delay = std::max(Clock::duration::zero(), *next - Clock::now());
   self->delayed_send(self, delay, expire_atom::value);
 }
 
+net::Admission refusal(net::AdmissionResult result, std::string detail) {
+  net::Admission a;
+  a.result = result;
+  a.detail = std::move(detail);
+  return a;
+}
+
 json state_summary(Self self) {
   auto& s = self->state;
-  const auto& cfg = s.setup.definition.config;
+  auto& board = *s.setup.board;
   json replicas = json::array();
-  for (const auto& r : s.queue->replicas()) {
-    replicas.push_back({{"name", r.name},
-                        {"address", r.host + ":" + std::to_string(r.port)},
-                        {"ready", r.ready},
-                        {"draining", r.draining},
-                        {"in_flight", r.in_flight}});
+  for (const auto& r : board.replicas()) {
+    replicas.push_back({{"name", r->name},
+                        {"address", r->host + ":" + std::to_string(r->port)},
+                        {"ready", r->ready.load()},
+                        {"draining", r->draining.load()},
+                        {"in_flight", r->in_flight.load()}});
   }
-  return {{"ready_replicas", s.queue->ready_replicas()},
-          {"in_flight", s.queue->in_flight()},
-          {"waiting", s.queue->waiting()},
-          {"parallel", cfg.parallel},
-          {"parallel_per_pod", cfg.parallel_per_pod},
-          {"max_waiting", s.queue->limits().max_waiting},
-          {"sync_timeout_seconds", cfg.calls.sync_http_timeout_seconds},
+  return {{"ready_replicas", board.ready_replicas()},
+          {"in_flight", board.in_flight()},
+          {"waiting", s.line->size()},
+          {"parallel", board.parallel()},
+          {"parallel_per_pod", board.per_pod()},
+          {"max_waiting", s.line->capacity()},
+          {"sync_timeout_seconds", board.sync_timeout().count()},
+          {"queued_total", s.queued_total},
+          {"rejected_total", s.rejected},
           {"wakes", s.wakes},
           {"replicas", replicas}};
 }
@@ -105,14 +81,16 @@ json status_object(Self self) {
   auto& s = self->state;
   const auto& def = s.setup.definition;
   const auto& cfg = def.config;
+  auto& board = *s.setup.board;
   json pods = json::array();
-  for (const auto& r : s.queue->replicas()) {
-    pods.push_back({{"Name", r.name}, {"Status", r.ready ? "Running" : "Pending"}, {"Ready", r.ready}, {"Ip", r.host}});
+  for (const auto& r : board.replicas()) {
+    bool ready = r->ready.load();
+    pods.push_back({{"Name", r->name}, {"Status", ready ? "Running" : "Pending"}, {"Ready", ready}, {"Ip", r->host}});
   }
   json paths = json::array();
   for (const auto& p : cfg.paths_visibility) paths.push_back(std::string(k8s::to_string(p.visibility)) + ":" + p.prefix);
-  return {{"NumberReady", s.queue->ready_replicas()},
-          {"NumberRequested", static_cast<int>(s.queue->replicas().size())},
+  return {{"NumberReady", board.ready_replicas()},
+          {"NumberRequested", static_cast<int>(board.replicas().size())},
           {"PodType", def.pod_type},
           {"Visibility", k8s::to_string(cfg.default_visibility)},
           {"Name", def.name},
@@ -134,91 +112,67 @@ json status_object(Self self) {
 caf::behavior function_behavior(Self self, FunctionSetup setup) {
   auto& s = self->state;
   s.setup = std::move(setup);
-  const auto& cfg = s.setup.definition.config;
-  s.queue = std::make_unique<AdmissionQueue>(AdmissionQueue::Limits{cfg.parallel, cfg.parallel_per_pod, s.setup.max_waiting});
-  s.queue->set_replicas(to_slots(s.setup.definition.replicas));
-  const auto& name = s.setup.definition.name;
-  s.in_flight_gauge = &s.setup.metrics->in_flight.with({name});
-  s.waiting_gauge = &s.setup.metrics->waiting.with({name});
-  s.ready_gauge = &s.setup.metrics->ready.with({name});
-  s.rejected_counter = &s.setup.metrics->rejected.with({name});
-  for (const auto& problem : cfg.problems) spdlog::warn("function {}: {}", name, problem);
-  publish_gauges(self);
+  s.self_handle = FunctionHandle{s.setup.definition.name, caf::actor_cast<caf::actor>(self), s.setup.board};
+  s.line = std::make_unique<Line>(s.setup.max_waiting);
+  for (const auto& problem : s.setup.definition.config.problems) {
+    spdlog::warn("function {}: annotation problem: {}", s.setup.definition.name, problem);
+  }
 
   return {
+      // A call that found no free slot, or found callers already waiting.
       [=](acquire_atom, AcquireRequest& request) {
         auto& s = self->state;
-        s.last_activity = Clock::now();
-        auto deadline = s.last_activity + sync_timeout(self);
-        Grant grant;
-        switch (s.queue->offer(request.ticket, deadline, grant)) {
-          case AdmissionQueue::Offer::granted:
-            request.reply(granted(self, grant, deadline));
-            break;
-          case AdmissionQueue::Offer::queued:
-            s.waiting.emplace(request.ticket, std::make_pair(std::move(request.reply), deadline));
-            arm_expiry(self);
-            break;
-          case AdmissionQueue::Offer::queue_full: {
-            s.rejected_counter->inc();
-            net::Admission a;
-            a.result = net::AdmissionResult::queue_full;
-            a.detail = "function " + s.setup.definition.name + " already has " +
-                       std::to_string(s.queue->waiting()) + " calls waiting for a slot";
-            a.retry_after_seconds = 1;
-            request.reply(std::move(a));
-            break;
-          }
+        auto& board = *s.setup.board;
+        board.touch();
+        if (s.line->full()) {
+          ++s.rejected;
+          auto a = refusal(net::AdmissionResult::queue_full,
+                           "function " + s.setup.definition.name + " already has " + std::to_string(s.line->size()) +
+                               " calls waiting for a slot");
+          a.retry_after_seconds = 1;
+          request.reply(std::move(a));
+          return;
         }
-        publish_gauges(self);
+        ++s.queued_total;
+        s.line->push(Line::Waiter{request.ticket, Clock::now() + board.sync_timeout(), std::move(request.reply)});
+        board.set_waiters(static_cast<int>(s.line->size()));
+        admit_waiting(self);
+        if (!s.line->empty()) {
+          if (board.ready_replicas() == 0 && s.setup.backend) {
+            s.setup.backend->scale(s.setup.definition.name, std::max(1, s.setup.definition.config.replicas_at_start));
+          }
+          arm_expiry(self);
+        }
       },
-      [=](release_atom, std::uint64_t ticket, std::uint32_t) {
-        deliver(self, self->state.queue->release(ticket));
-        publish_gauges(self);
-      },
+      [=](slot_freed_atom) { admit_waiting(self); },
       [=](cancel_atom, std::uint64_t ticket) {
         auto& s = self->state;
-        std::vector<Grant> grants;
-        if (s.queue->cancel(ticket, grants)) {
-          auto it = s.waiting.find(ticket);
-          if (it != s.waiting.end()) {
-            auto reply = std::move(it->second.first);
-            s.waiting.erase(it);
-            net::Admission a;
-            a.result = net::AdmissionResult::cancelled;
-            a.detail = "the caller went away";
-            reply(std::move(a));
-          }
+        if (auto waiter = s.line->remove(ticket)) {
+          s.setup.board->set_waiters(static_cast<int>(s.line->size()));
+          waiter->reply(refusal(net::AdmissionResult::cancelled, "the caller went away"));
         }
-        deliver(self, grants);
-        publish_gauges(self);
       },
       [=](expire_atom) {
         auto& s = self->state;
         s.timer_for.reset();
-        for (auto ticket : s.queue->expire(Clock::now())) {
-          auto it = s.waiting.find(ticket);
-          if (it == s.waiting.end()) continue;
-          auto reply = std::move(it->second.first);
-          s.waiting.erase(it);
-          net::Admission a;
-          a.result = net::AdmissionResult::timed_out;
-          a.detail = "no slot or ready replica of function " + s.setup.definition.name + " within " +
-                     std::to_string(sync_timeout(self).count()) + " s (DefaultSync.HttpTimeout)";
-          reply(std::move(a));
+        for (auto& waiter : s.line->expire(Clock::now())) {
+          waiter.reply(refusal(net::AdmissionResult::timed_out,
+                               "no slot or ready replica of function " + s.setup.definition.name + " within " +
+                                   std::to_string(s.setup.board->sync_timeout().count()) +
+                                   " s (DefaultSync.HttpTimeout)"));
         }
+        s.setup.board->set_waiters(static_cast<int>(s.line->size()));
         arm_expiry(self);
-        publish_gauges(self);
       },
       [=](replicas_atom, ReplicaList& replicas) {
-        deliver(self, self->state.queue->set_replicas(to_slots(replicas)));
-        publish_gauges(self);
+        self->state.setup.board->set_replicas(to_specs(replicas));
+        admit_waiting(self);
       },
       [=](wake_atom) {
         auto& s = self->state;
-        s.last_activity = Clock::now();
+        s.setup.board->touch();
         ++s.wakes;
-        if (s.setup.backend && s.queue->ready_replicas() == 0) {
+        if (s.setup.backend && s.setup.board->ready_replicas() == 0) {
           s.setup.backend->scale(s.setup.definition.name, std::max(1, s.setup.definition.config.replicas_at_start));
         }
       },
@@ -232,14 +186,37 @@ caf::behavior function_behavior(Self self, FunctionSetup setup) {
 
 }  // namespace
 
-FunctionMetrics::FunctionMetrics(net::metrics::Registry& registry)
-    : in_flight(registry.gauge("slimfaas_function_in_flight_requests",
-                               "Synchronous calls currently running, by function.", {"function"})),
-      waiting(registry.gauge("slimfaas_function_waiting_requests",
-                             "Synchronous calls waiting for a slot or a ready replica, by function.", {"function"})),
-      ready(registry.gauge("slimfaas_function_ready_replicas", "Ready replicas, by function.", {"function"})),
-      rejected(registry.counter("slimfaas_function_rejected_requests_total",
-                                "Calls refused because the waiting queue was full, by function.", {"function"})) {}
+struct SlotLease {
+  SlotLease(std::shared_ptr<AdmissionBoard> board, std::shared_ptr<ReplicaLoad> replica, caf::actor owner)
+      : board(std::move(board)), replica(std::move(replica)), owner(std::move(owner)) {}
+  SlotLease(const SlotLease&) = delete;
+  SlotLease& operator=(const SlotLease&) = delete;
+  std::shared_ptr<AdmissionBoard> board;
+  std::shared_ptr<ReplicaLoad> replica;
+  caf::actor owner;
+  ~SlotLease() {
+    if (board->release(*replica)) caf::anon_send(owner, slot_freed_atom::value);
+  }
+};
+
+std::shared_ptr<AdmissionBoard> make_board(const k8s::FunctionDefinition& definition) {
+  const auto& cfg = definition.config;
+  auto board = std::make_shared<AdmissionBoard>(cfg.parallel, cfg.parallel_per_pod);
+  board->set_sync_timeout(std::chrono::seconds(cfg.calls.sync_http_timeout_seconds));
+  board->set_replicas(to_specs(definition.replicas));
+  return board;
+}
+
+net::Admission grant_admission(const FunctionHandle& function, std::shared_ptr<ReplicaLoad> replica,
+                               Clock::time_point deadline) {
+  net::Admission a;
+  a.host = replica->host;
+  a.port = replica->port;
+  a.replica = replica->name;
+  a.deadline = deadline;
+  a.slot = std::make_shared<SlotLease>(function.board, std::move(replica), function.actor);
+  return a;
+}
 
 caf::actor spawn_function_actor(caf::actor_system& system, FunctionSetup setup) {
   return system.spawn(function_behavior, std::move(setup));

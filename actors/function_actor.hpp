@@ -1,31 +1,37 @@
 #pragma once
-// One actor per function: owns admission (parallelism caps, FIFO waiting,
-// replica choice), the sync timeout, and the function's live state. It
-// decides; the HTTP layer moves the bytes.
+// One actor per function: owns admission (caps, replica set, the FIFO of
+// waiting callers, the sync deadline, wake-ups) and the function's live
+// state. It decides; the HTTP layer moves the bytes.
 #include <caf/all.hpp>
 #include <memory>
 
 #include "actors/admission.hpp"
 #include "k8s/replica_backend.hpp"
-#include "net/metrics.hpp"
+#include "net/gateway.hpp"
 
 namespace slimfaas::actors {
-
-struct FunctionMetrics {
-  explicit FunctionMetrics(net::metrics::Registry& registry);
-  net::metrics::Family<net::metrics::Gauge>& in_flight;
-  net::metrics::Family<net::metrics::Gauge>& waiting;
-  net::metrics::Family<net::metrics::Gauge>& ready;
-  net::metrics::Family<net::metrics::Counter>& rejected;
-};
 
 struct FunctionSetup {
   k8s::FunctionDefinition definition;
   std::size_t max_waiting = 1000;
   k8s::ReplicaBackend* backend = nullptr;
-  FunctionMetrics* metrics = nullptr;
+  std::shared_ptr<AdmissionBoard> board;
 };
 
+// What the gateway needs to reach a function.
+struct FunctionHandle {
+  std::string name;
+  caf::actor actor;
+  std::shared_ptr<AdmissionBoard> board;
+};
+
+std::shared_ptr<AdmissionBoard> make_board(const k8s::FunctionDefinition& definition);
+
 caf::actor spawn_function_actor(caf::actor_system& system, FunctionSetup setup);
+
+// A granted admission for `replica`; the returned Admission's slot gives
+// the replica back when dropped.
+net::Admission grant_admission(const FunctionHandle& function, std::shared_ptr<ReplicaLoad> replica,
+                               Clock::time_point deadline);
 
 }  // namespace slimfaas::actors

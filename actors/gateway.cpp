@@ -4,38 +4,49 @@
 
 namespace slimfaas::actors {
 
-caf::actor ActorGateway::find(const std::string& function) const {
-  auto table = table_.load();
-  auto it = table->find(function);
-  return it == table->end() ? caf::actor{} : it->second;
-}
-
-std::uint64_t ActorGateway::acquire(const std::string& function, net::AdmissionCallback done) {
-  const std::uint64_t ticket = next_ticket_.fetch_add(1, std::memory_order_relaxed);
+std::optional<net::Admission> ActorGateway::try_acquire_now(const std::string& function) {
   net::Admission refused;
   if (closed_.load(std::memory_order_relaxed)) {
     refused.result = net::AdmissionResult::shutting_down;
     refused.detail = "the node is shutting down";
-    done(std::move(refused));
-    return ticket;
+    return refused;
   }
-  auto actor = find(function);
-  if (!actor) {
+  auto table = functions();
+  auto it = table->find(function);
+  if (it == table->end()) {
+    refused.result = net::AdmissionResult::unknown_function;
+    refused.detail = "no function named '" + function + "'";
+    return refused;
+  }
+  const FunctionHandle& handle = it->second;
+  AdmissionBoard& board = *handle.board;
+  board.touch();
+  if (board.open()) {
+    if (auto replica = board.try_claim()) {
+      return grant_admission(handle, std::move(replica), Clock::now() + board.sync_timeout());
+    }
+  }
+  return std::nullopt;
+}
+
+std::uint64_t ActorGateway::acquire(const std::string& function, net::AdmissionCallback done) {
+  const std::uint64_t ticket = next_ticket_.fetch_add(1, std::memory_order_relaxed);
+  auto table = functions();
+  auto it = table->find(function);
+  if (it == table->end()) {
+    net::Admission refused;
     refused.result = net::AdmissionResult::unknown_function;
     refused.detail = "no function named '" + function + "'";
     done(std::move(refused));
     return ticket;
   }
-  caf::anon_send(actor, acquire_atom::value, AcquireRequest{ticket, std::move(done)});
+  caf::anon_send(it->second.actor, acquire_atom::value, AcquireRequest{ticket, std::move(done)});
   return ticket;
 }
 
 void ActorGateway::cancel(const std::string& function, std::uint64_t ticket) {
-  if (auto actor = find(function)) caf::anon_send(actor, cancel_atom::value, ticket);
-}
-
-void ActorGateway::release(const std::string& function, std::uint64_t ticket, unsigned status) {
-  if (auto actor = find(function)) caf::anon_send(actor, release_atom::value, ticket, static_cast<std::uint32_t>(status));
+  auto table = functions();
+  if (auto it = table->find(function); it != table->end()) caf::anon_send(it->second.actor, cancel_atom::value, ticket);
 }
 
 void ActorGateway::handle(net::ApiRequest request, net::ApiCallback done) {

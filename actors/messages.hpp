@@ -22,6 +22,7 @@ using status_atom = caf::atom_constant<caf::atom("status")>;
 using inspect_atom = caf::atom_constant<caf::atom("inspect")>;
 using register_atom = caf::atom_constant<caf::atom("register")>;
 using api_atom = caf::atom_constant<caf::atom("api")>;
+using slot_freed_atom = caf::atom_constant<caf::atom("slotfreed")>;
 
 struct AcquireRequest {
   std::uint64_t ticket = 0;
@@ -34,6 +35,7 @@ struct ApiCall {
 };
 
 using ReplicaList = std::vector<k8s::Replica>;
+
 
 }  // namespace slimfaas::actors
 

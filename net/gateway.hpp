@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,6 +34,8 @@ struct Admission {
   std::uint16_t port = 0;
   std::string replica;  // replica name, for logs
   std::chrono::steady_clock::time_point deadline{};
+  // Holds the slot while the call runs; dropping it frees the slot.
+  std::shared_ptr<void> slot;
   int retry_after_seconds = 1;
 };
 
@@ -58,6 +62,10 @@ class Gateway {
  public:
   virtual ~Gateway() = default;
 
+  // Decides at once when it can: a free slot with nobody waiting, an unknown
+  // function, a node shutting down. nullopt: ask acquire() and wait.
+  virtual std::optional<Admission> try_acquire_now(const std::string& function) = 0;
+
   // Asks for a slot to call `function` synchronously. Returns the ticket that
   // identifies this call in cancel/release. `done` runs exactly once, on any
   // thread, possibly before acquire returns.
@@ -65,9 +73,6 @@ class Gateway {
 
   // The caller gave up before `done` ran (client disconnected).
   virtual void cancel(const std::string& function, std::uint64_t ticket) = 0;
-
-  // The granted call finished; `status` is what the client got (0 if none).
-  virtual void release(const std::string& function, std::uint64_t ticket, unsigned status) = 0;
 
   // Control routes (status, wake, metrics, debug). `done` runs exactly once.
   virtual void handle(ApiRequest request, ApiCallback done) = 0;

@@ -14,6 +14,11 @@ namespace slimfaas::net {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
+namespace {
+// Deadline precision: timeouts fire at most this late.
+constexpr auto sweep_interval = std::chrono::milliseconds(100);
+}  // namespace
+
 IngressMetrics::IngressMetrics(metrics::Registry& registry)
     : requests(registry.counter("slimfaas_http_requests_total",
                                 "Synchronous function calls answered, by function, method and status.",
@@ -27,7 +32,7 @@ IngressMetrics::IngressMetrics(metrics::Registry& registry)
                                         "Connections refused because the connection limit was reached.", {})
                                .with({})) {}
 
-Worker::Worker(HttpServer& server) : server_(server), pool_(context_.get_executor(), server.options_.limits) {}
+Worker::Worker(HttpServer& server) : server_(server), pool_(context_.get_executor(), server.options().limits) {}
 
 void Worker::bind(const tcp::endpoint& endpoint) {
   tcp::acceptor acceptor(context_);
@@ -40,7 +45,21 @@ void Worker::bind(const tcp::endpoint& endpoint) {
 
 void Worker::start() {
   for (auto& acceptor : acceptors_) accept(acceptor);
+  schedule_sweep();
   thread_ = std::thread([this] { context_.run(); });
+}
+
+void Worker::schedule_sweep() {
+  sweep_timer_.expires_after(sweep_interval);
+  sweep_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    const auto now = std::chrono::steady_clock::now();
+    // Copy: a swept session may finish and leave the set.
+    std::vector<Session*> sessions(sessions_.begin(), sessions_.end());
+    for (auto* session : sessions) session->sweep(now);
+    pool_.prune(now);
+    schedule_sweep();
+  });
 }
 
 // One acceptor per port (on the first worker) hands each connection to the
@@ -52,8 +71,7 @@ void Worker::accept(tcp::acceptor& acceptor) {
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
       spdlog::warn("accept failed: {}", ec.message());
-    } else if (server_.connections_.load() >= server_.options_.limits.max_connections) {
-      server_.metrics_.rejected_connections.inc();
+    } else if (!server_.admit_connection()) {
       static const std::string busy =
           "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
           "Content-Length: 71\r\n\r\n"
@@ -75,13 +93,15 @@ void Worker::begin_shutdown() {
     boost::system::error_code ignored;
     acceptor.close(ignored);
   }
-  // Copy: closing a session may remove it from the set.
   std::vector<Session*> sessions(sessions_.begin(), sessions_.end());
   for (auto* session : sessions) session->close_if_idle();
 }
 
 void Worker::stop_and_join() {
-  asio::post(context_, [this] { pool_.clear(); });
+  asio::post(context_, [this] {
+    pool_.clear();
+    sweep_timer_.cancel();
+  });
   work_.reset();
   context_.stop();
   if (thread_.joinable()) thread_.join();
@@ -93,6 +113,27 @@ HttpServer::HttpServer(ServerOptions options, Gateway& gateway, metrics::Registr
 HttpServer::~HttpServer() { shutdown(); }
 
 Worker& HttpServer::next_worker() { return *workers_[next_worker_.fetch_add(1) % workers_.size()]; }
+
+bool HttpServer::admit_connection() {
+  // Counted at accept time so that a burst cannot overshoot the limit
+  // before the sessions start.
+  if (connections_.fetch_add(1) >= options_.limits.max_connections) {
+    connections_.fetch_sub(1);
+    metrics_.rejected_connections.inc();
+    return false;
+  }
+  return true;
+}
+
+void HttpServer::connection_opened() { metrics_.connections.add(1); }
+
+void HttpServer::connection_closed() {
+  metrics_.connections.add(-1);
+  if (connections_.fetch_sub(1) == 1 && shutting_down()) {
+    std::lock_guard lock(drained_mutex_);
+    drained_.notify_all();
+  }
+}
 
 void HttpServer::start() {
   unsigned threads = options_.io_threads ? options_.io_threads : std::max(1u, std::thread::hardware_concurrency());
@@ -117,9 +158,9 @@ void HttpServer::shutdown() {
   }
   // Calls in flight finish on their own; a session ends after its current
   // request because keep-alive is off while shutting down.
-  auto deadline = std::chrono::steady_clock::now() + options_.limits.shutdown_grace;
-  while (connections_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  {
+    std::unique_lock lock(drained_mutex_);
+    drained_.wait_for(lock, options_.limits.shutdown_grace, [this] { return connections_.load() == 0; });
   }
   if (connections_.load() > 0) {
     spdlog::warn("shutdown grace elapsed with {} connection(s) still open; closing them", connections_.load());

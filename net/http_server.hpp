@@ -1,9 +1,11 @@
 #pragma once
 // The node's HTTP/1.1 ingress: one I/O thread per core, each with its own
-// io_context, SO_REUSEPORT acceptors and upstream pool, so a connection lives
-// on one thread from accept to close and the data path takes no locks.
+// io_context and upstream pool, so a connection lives on one thread from
+// accept to close and the data path takes no locks.
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "net/gateway.hpp"
@@ -38,13 +40,19 @@ class HttpServer {
   // within the grace period, then stops the threads. Idempotent.
   void shutdown();
 
-  bool shutting_down() const { return shutting_down_.load(); }
+  bool shutting_down() const { return shutting_down_.load(std::memory_order_relaxed); }
   std::size_t open_connections() const { return connections_.load(); }
 
- private:
-  friend class Worker;
-  friend class Session;
+  // For the sessions and workers.
+  const ServerOptions& options() const { return options_; }
+  Gateway& gateway() { return gateway_; }
+  IngressMetrics& ingress_metrics() { return metrics_; }
   Worker& next_worker();
+  bool admit_connection();
+  void connection_opened();
+  void connection_closed();
+
+ private:
   ServerOptions options_;
   Gateway& gateway_;
   IngressMetrics metrics_;
@@ -52,6 +60,8 @@ class HttpServer {
   std::atomic<bool> shutting_down_{false};
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::size_t> next_worker_{0};
+  std::mutex drained_mutex_;
+  std::condition_variable drained_;
   bool stopped_ = false;
 };
 

@@ -164,10 +164,16 @@ Family<Histogram>& Registry::histogram(const std::string& name, const std::strin
   return static_cast<Family<Histogram>&>(*families_.back());
 }
 
+void Registry::on_collect(std::function<void()> collector) {
+  std::lock_guard lock(mutex_);
+  collectors_.push_back(std::move(collector));
+}
+
 std::string Registry::render() const {
   std::string out;
   out.reserve(4096);
   std::lock_guard lock(mutex_);
+  for (const auto& collect : collectors_) collect();
   for (const auto& family : families_) family->render(out);
   return out;
 }

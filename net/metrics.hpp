@@ -5,6 +5,7 @@
 // child up once and then update it with a single atomic operation.
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -107,9 +108,12 @@ class Registry {
   Family<Counter>& counter(const std::string& name, const std::string& help, std::vector<std::string> labels);
   Family<Gauge>& gauge(const std::string& name, const std::string& help, std::vector<std::string> labels);
   Family<Histogram>& histogram(const std::string& name, const std::string& help, std::vector<std::string> labels);
+  // Runs before each render, to refresh gauges read from live state.
+  void on_collect(std::function<void()> collector);
   std::string render() const;
 
  private:
+  std::vector<std::function<void()>> collectors_;
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<FamilyBase>> families_;
 };

@@ -2,18 +2,18 @@
 
 #include <sys/socket.h>
 
-#include <limits>
-#include <optional>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <limits>
+#include <optional>
 #include <spdlog/spdlog.h>
 
 #include "net/forwarding.hpp"
@@ -27,6 +27,8 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
+using asio::redirect_error;
+using asio::use_awaitable;
 
 namespace {
 
@@ -60,12 +62,6 @@ auto async_api(Gateway& gateway, ApiRequest request, asio::any_io_executor execu
         });
       },
       token, std::move(request));
-}
-
-bool is_disconnect(const beast::error_code& ec) {
-  return ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
-         ec == asio::error::broken_pipe || ec == asio::error::operation_aborted || ec == beast::error::timeout ||
-         ec == asio::error::bad_descriptor;
 }
 
 std::string_view admission_error_name(AdmissionResult result) {
@@ -102,23 +98,27 @@ void restore_framing(http::header<isRequest, Fields>& header, bool chunked, boos
   }
 }
 
+// A pooled connection the replica closed just before we reused it.
+bool stale_connection(const beast::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe;
+}
+
 }  // namespace
 
 Session::Session(Worker& worker, tcp::socket socket)
-    : worker_(worker), stream_(std::move(socket)), chunk_(std::make_unique<char[]>(chunk_size)) {
+    : worker_(worker), socket_(std::move(socket)), chunk_(std::make_unique<char[]>(chunk_size)) {
   beast::error_code ec;
-  auto endpoint = stream_.socket().remote_endpoint(ec);
+  auto endpoint = socket_.remote_endpoint(ec);
   if (!ec) remote_ip_ = endpoint.address().to_string();
-  stream_.socket().set_option(tcp::no_delay(true), ec);
+  socket_.set_option(tcp::no_delay(true), ec);
   worker_.add(this);
-  worker_.server().connections_.fetch_add(1);
-  worker_.server().metrics_.connections.add(1);
+  worker_.server().connection_opened();
 }
 
 Session::~Session() {
   worker_.remove(this);
-  worker_.server().connections_.fetch_sub(1);
-  worker_.server().metrics_.connections.add(-1);
+  worker_.server().connection_closed();
 }
 
 void Session::launch(Worker& worker, tcp::socket socket) {
@@ -127,75 +127,98 @@ void Session::launch(Worker& worker, tcp::socket socket) {
 }
 
 void Session::close_if_idle() {
-  if (!idle_) return;
+  if (phase_ != Phase::idle) return;
   beast::error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-  stream_.socket().close(ec);
+  socket_.shutdown(tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+}
+
+bool Session::client_closed() {
+  char byte;
+  ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  // n > 0: the client pipelined its next request; it is still there.
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+void Session::sweep(Clock::time_point now) {
+  beast::error_code ignored;
+  if (now >= deadline_) {
+    timed_out_ = true;
+    deadline_ = Clock::time_point::max();
+    socket_.cancel(ignored);
+    if (upstream_) upstream_->cancel(ignored);
+    return;
+  }
+  if (phase_ == Phase::awaiting_upstream && upstream_ && !client_gone_ && client_closed()) {
+    client_gone_ = true;
+    upstream_->cancel(ignored);
+  }
 }
 
 asio::awaitable<void> Session::run() {
   auto self = shared_from_this();
   auto& server = worker_.server();
+  const auto& limits = server.options().limits;
   for (;;) {
     HeaderParser parser;
-    parser.header_limit(static_cast<std::uint32_t>(server.options_.limits.max_header_bytes));
-    parser.body_limit(server.options_.limits.max_body_bytes);
-    idle_ = true;
+    parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+    parser.body_limit(limits.max_body_bytes);
+    phase_ = Phase::idle;
     if (server.shutting_down()) break;
-    stream_.expires_after(server.options_.limits.idle_timeout);
+    expect_by(Clock::now() + limits.idle_timeout);
     beast::error_code ec;
-    co_await http::async_read_header(stream_, buffer_, parser, asio::redirect_error(asio::use_awaitable, ec));
-    idle_ = false;
+    co_await http::async_read_header(socket_, buffer_, parser, redirect_error(use_awaitable, ec));
+    phase_ = Phase::busy;
     if (ec) {
-      if (is_disconnect(ec)) break;
       if (ec == http::error::header_limit) {
         co_await error(431, "request_header_fields_too_large",
-                       "request headers exceed " + std::to_string(server.options_.limits.max_header_bytes) + " bytes",
-                       false, 11);
+                       "request headers exceed " + std::to_string(limits.max_header_bytes) + " bytes", false, 11);
       } else if (ec == http::error::body_limit) {
         co_await error(413, "payload_too_large",
-                       "request body exceeds " + std::to_string(server.options_.limits.max_body_bytes) + " bytes",
-                       false, 11);
-      } else {
+                       "request body exceeds " + std::to_string(limits.max_body_bytes) + " bytes", false, 11);
+      } else if (ec.category() == beast::error_code(http::error::bad_method).category() &&
+                 ec != http::error::end_of_stream && ec != http::error::partial_message) {
         co_await error(400, "bad_request", "malformed HTTP request: " + ec.message(), false, 11);
       }
-      break;
+      break;  // disconnect, idle timeout or shutdown
     }
     bool keep_alive = false;
     try {
       keep_alive = co_await serve(parser);
     } catch (const std::exception& e) {
-      spdlog::error("session {}: unexpected error: {}", remote_ip_, e.what());
-      keep_alive = false;
+      spdlog::error("connection from {}: unexpected error: {}", remote_ip_, e.what());
     }
     if (!keep_alive) break;
   }
   beast::error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-  stream_.socket().close(ec);
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  socket_.close(ec);
 }
 
 asio::awaitable<bool> Session::serve(HeaderParser& parser) {
   auto& request = parser.get();
-  bool keep_alive = request.keep_alive() && !worker_.server().shutting_down();
+  const bool keep_alive = request.keep_alive() && !worker_.server().shutting_down();
   auto origin = request.find(http::field::origin);
   origin_ = origin == request.end() ? std::string{} : std::string(origin->value());
   Route route = route_target(request.target());
+  // An answer given before the request body was read ends the connection:
+  // the unread body would otherwise be taken for the next request.
+  const bool can_continue = keep_alive && parser.is_done();
 
   switch (route.kind) {
     case RouteKind::function_sync:
       co_return co_await proxy(parser, route);
     case RouteKind::bad_request:
-      co_return co_await error(400, "bad_request", route.error, keep_alive && parser.is_done(), request.version());
+      co_return co_await error(400, "bad_request", route.error, can_continue, request.version());
     case RouteKind::not_found:
-      co_return co_await error(404, "not_found", "no route for " + std::string(request.target()),
-                               keep_alive && parser.is_done(), request.version());
+      co_return co_await error(404, "not_found", "no route for " + std::string(request.target()), can_continue,
+                               request.version());
     case RouteKind::health:
       if (worker_.server().shutting_down()) {
         co_return co_await error(503, "shutting_down", "the node is draining", false, request.version());
       }
-      co_await write(Reply{200, R"({"status":"ok"})"}, keep_alive && parser.is_done(), request.version());
-      co_return keep_alive && parser.is_done();
+      co_await write(Reply{200, R"({"status":"ok"})"}, can_continue, request.version());
+      co_return can_continue;
     default:
       co_return co_await api(parser, route);
   }
@@ -214,28 +237,26 @@ asio::awaitable<void> Session::write(Reply reply, bool keep_alive, unsigned vers
   response.set(http::field::server, "slimfaas");
   response.set(http::field::content_type, reply.content_type);
   for (auto& [name, value] : reply.headers) response.set(name, value);
-  if (!origin_.empty()) response.set(http::field::access_control_allow_origin, worker_.server().options_.cors_allow_origin);
+  if (!origin_.empty()) {
+    response.set(http::field::access_control_allow_origin, worker_.server().options().cors_allow_origin);
+  }
   response.body() = std::move(reply.body);
   response.keep_alive(keep_alive);
   response.prepare_payload();
-  stream_.expires_after(worker_.server().options_.limits.read_timeout);
+  expect_by(Clock::now() + worker_.server().options().limits.read_timeout);
   beast::error_code ec;
-  co_await http::async_write(stream_, response, asio::redirect_error(asio::use_awaitable, ec));
+  co_await http::async_write(socket_, response, redirect_error(use_awaitable, ec));
 }
 
 void Session::watch_client(std::function<void()> on_gone) {
   watching_ = true;
   const std::uint64_t generation = ++watch_generation_;
   auto self = shared_from_this();
-  stream_.socket().async_wait(tcp::socket::wait_read,
-                              [self, generation, on_gone = std::move(on_gone)](beast::error_code ec) {
+  socket_.async_wait(tcp::socket::wait_read, [self, generation, on_gone = std::move(on_gone)](beast::error_code ec) {
     // A completion queued before stop_watching() must not act on a later phase.
     if (ec || !self->watching_ || self->watch_generation_ != generation) return;
     self->watching_ = false;
-    char byte;
-    ssize_t n = ::recv(self->stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    // n > 0: the client pipelined its next request; it is still there.
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) on_gone();
+    if (self->client_closed()) on_gone();
   });
 }
 
@@ -243,68 +264,72 @@ void Session::stop_watching() {
   if (!watching_) return;
   watching_ = false;
   beast::error_code ec;
-  stream_.socket().cancel(ec);
+  socket_.cancel(ec);
 }
 
 void Session::record(const std::string& function, http::verb method, unsigned status, double seconds) {
-  auto& m = worker_.server().metrics_;
+  auto& m = worker_.server().ingress_metrics();
   m.requests.with({function, std::string(http::to_string(method)), std::to_string(status)}).inc();
   m.duration.with({function}, metrics::latency_buckets()).observe(seconds);
 }
 
+// Most calls find a free slot and are admitted on the spot. The others wait
+// for the function's actor; meanwhile a caller that hangs up withdraws.
+asio::awaitable<Admission> Session::admit(const std::string& function) {
+  Gateway& gateway = worker_.server().gateway();
+  if (auto now = gateway.try_acquire_now(function)) co_return std::move(*now);
+  std::uint64_t ticket = 0;
+  auto waiting = async_acquire(gateway, function, socket_.get_executor(), ticket, use_awaitable);
+  watch_client([this, &gateway, &function, &ticket] {
+    client_gone_ = true;
+    gateway.cancel(function, ticket);
+  });
+  Admission admission = co_await std::move(waiting);
+  stop_watching();
+  co_return admission;
+}
+
 asio::awaitable<bool> Session::proxy(HeaderParser& header_parser, const Route& route) {
   auto& server = worker_.server();
-  auto& limits = server.options_.limits;
-  auto started = Clock::now();
+  const auto& limits = server.options().limits;
+  const auto started = Clock::now();
   const auto method = header_parser.get().method();
   const unsigned version = header_parser.get().version();
   bool keep_alive = header_parser.get().keep_alive() && !server.shutting_down();
+  client_gone_ = false;
+  auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - started).count(); };
 
-  // Admission: the function's actor decides when and where this call runs.
-  std::uint64_t ticket = 0;
-  bool client_gone = false;
-  Gateway& gateway = server.gateway_;
-  auto admission_wait = async_acquire(gateway, route.name, stream_.get_executor(), ticket, asio::use_awaitable);
-  watch_client([&gateway, &route, &ticket, &client_gone] {
-    client_gone = true;
-    gateway.cancel(route.name, ticket);
-  });
-  Admission admission = co_await std::move(admission_wait);
-  stop_watching();
+  // Admission: the function's owner decides when and where this call runs.
+  expect_by(Clock::time_point::max());
+  Admission admission = co_await admit(route.name);
+  if (client_gone_) {
+    admission.slot.reset();
+    record(route.name, method, 499, elapsed());
+    co_return false;
+  }
   if (admission.result != AdmissionResult::granted) {
     unsigned status = admission_status(admission.result);
-    record(route.name, method, status, std::chrono::duration<double>(Clock::now() - started).count());
-    if (admission.result == AdmissionResult::cancelled || client_gone) co_return false;
+    record(route.name, method, status, elapsed());
     co_return co_await error(status, admission_error_name(admission.result), admission.detail,
                              keep_alive && header_parser.is_done(), version,
                              status == 429 ? admission.retry_after_seconds : 0);
   }
+  const std::string replica_text =
+      "replica " + admission.replica + " (" + admission.host + ":" + std::to_string(admission.port) + ")";
 
-  unsigned final_status = 0;
-  auto release = [&](unsigned status) {
-    final_status = status;
-    gateway.release(route.name, ticket, status);
-    record(route.name, method, status, std::chrono::duration<double>(Clock::now() - started).count());
+  auto finish = [&](unsigned status) {
+    admission.slot.reset();
+    upstream_ = nullptr;
+    record(route.name, method, status, elapsed());
   };
 
-  beast::error_code ec;
-  auto upstream = co_await worker_.pool().acquire(admission.host, admission.port, admission.deadline, ec);
-  if (ec) {
-    release(ec == beast::error::timeout ? 504 : 502);
-    bool timeout = ec == beast::error::timeout;
-    co_return co_await error(final_status, timeout ? "upstream_timeout" : "upstream_unreachable",
-                             "replica " + admission.replica + " at " + admission.host + ":" +
-                                 std::to_string(admission.port) + ": " + ec.message(),
-                             keep_alive && header_parser.is_done(), version);
-  }
-  upstream.expires_at(admission.deadline);
-
-  // Request: rewrite the header, then stream the body through a fixed buffer.
+  // The request header as the replica sees it.
   http::request_parser<http::buffer_body> request_parser(std::move(header_parser));
   auto& request = request_parser.get();
   const bool expects_continue = beast::iequals(request[http::field::expect], "100-continue");
   const bool request_chunked = request.chunked();
   const auto request_length = request_parser.content_length();
+  const bool bodyless = request_parser.is_done();
   strip_hop_by_hop(request);
   request.erase(http::field::expect);
   restore_framing(request, request_chunked, request_length, true);
@@ -313,115 +338,126 @@ asio::awaitable<bool> Session::proxy(HeaderParser& header_parser, const Route& r
   request.target(route.path + route.query);
   request.keep_alive(true);
 
-  if (expects_continue && !request_parser.is_done()) {
+  if (expects_continue && !bodyless) {
     http::response<http::empty_body> go_on{http::status::continue_, version};
-    stream_.expires_after(limits.read_timeout);
-    co_await http::async_write(stream_, go_on, asio::redirect_error(asio::use_awaitable, ec));
+    expect_by(std::min(admission.deadline, Clock::now() + limits.read_timeout));
+    beast::error_code ec;
+    co_await http::async_write(socket_, go_on, redirect_error(use_awaitable, ec));
     if (ec) {
-      release(499);
+      finish(499);
       co_return false;
     }
   }
 
-  bool upstream_reusable = true;
-  bool request_failed = false;
-  std::string failure;
-  {
-    http::request_serializer<http::buffer_body> serializer{request};
-    char* chunk = chunk_.get();
-    do {
-      if (!request_parser.is_done()) {
-        request.body().data = chunk;
-        request.body().size = chunk_size;
-        stream_.expires_after(limits.read_timeout);
-        co_await http::async_read(stream_, buffer_, request_parser, asio::redirect_error(asio::use_awaitable, ec));
-        if (ec == http::error::need_buffer) ec = {};
-        if (ec) {
-          request_failed = true;
-          failure = ec == http::error::body_limit ? "body_limit" : "client";
-          break;
-        }
-        request.body().size = chunk_size - request.body().size;
-        request.body().data = chunk;
-        request.body().more = !request_parser.is_done();
-      } else {
-        request.body().data = nullptr;
-        request.body().size = 0;
-        request.body().more = false;
-      }
-      co_await http::async_write(upstream, serializer, asio::redirect_error(asio::use_awaitable, ec));
-      if (ec == http::error::need_buffer) ec = {};
+  tcp::socket upstream(socket_.get_executor());
+  upstream_ = &upstream;
+  beast::flat_buffer upstream_buffer;
+  std::optional<http::response_parser<http::buffer_body>> response_parser;
+  beast::error_code ec;
+  enum class Failure { none, client_read, body_limit, upstream_connect, upstream_io } failure = Failure::none;
+
+  // Send the request and read the response header. A bodyless request that
+  // met a pooled connection the replica had just closed is sent again once,
+  // on a fresh connection: nothing of it can have been processed.
+  for (int attempt = 0;; ++attempt) {
+    failure = Failure::none;
+    bool reused = worker_.pool().take(admission.host, admission.port, upstream);
+    if (!reused) {
+      expect_by(admission.deadline);
+      co_await worker_.pool().connect(admission.host, admission.port, upstream, ec);
       if (ec) {
-        request_failed = true;
-        failure = "upstream";
+        failure = Failure::upstream_connect;
         break;
       }
-    } while (!request_parser.is_done() || !serializer.is_done());
+    }
+    {
+      http::request_serializer<http::buffer_body> serializer{request};
+      char* chunk = chunk_.get();
+      do {
+        if (!request_parser.is_done()) {
+          request.body().data = chunk;
+          request.body().size = chunk_size;
+          expect_by(std::min(admission.deadline, Clock::now() + limits.read_timeout));
+          co_await http::async_read(socket_, buffer_, request_parser, redirect_error(use_awaitable, ec));
+          if (ec == http::error::need_buffer) ec = {};
+          if (ec) {
+            failure = ec == http::error::body_limit ? Failure::body_limit : Failure::client_read;
+            break;
+          }
+          request.body().size = chunk_size - request.body().size;
+          request.body().data = chunk;
+          request.body().more = !request_parser.is_done();
+        } else {
+          request.body().data = nullptr;
+          request.body().size = 0;
+          request.body().more = false;
+        }
+        expect_by(admission.deadline);
+        co_await http::async_write(upstream, serializer, redirect_error(use_awaitable, ec));
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) {
+          failure = Failure::upstream_io;
+          break;
+        }
+      } while (!request_parser.is_done() || !serializer.is_done());
+    }
+    if (failure == Failure::none) {
+      // Waiting for the replica: the sweep enforces the deadline and notices
+      // a caller that hangs up meanwhile.
+      phase_ = Phase::awaiting_upstream;
+      expect_by(admission.deadline);
+      for (;;) {
+        response_parser.emplace();
+        // Not boost::none: Beast 1.74 compares Content-Length against an
+        // empty optional as "greater" and refuses every sized body.
+        response_parser->body_limit(std::numeric_limits<std::uint64_t>::max());
+        if (method == http::verb::head) response_parser->skip(true);
+        co_await http::async_read_header(upstream, upstream_buffer, *response_parser, redirect_error(use_awaitable, ec));
+        // An interim 100 Continue from the replica is ours to swallow.
+        if (ec || response_parser->get().result() != http::status::continue_) break;
+      }
+      phase_ = Phase::busy;
+      if (ec) failure = Failure::upstream_io;
+    }
+    if (failure == Failure::upstream_io && reused && bodyless && attempt == 0 && !timed_out_ && !client_gone_ &&
+        stale_connection(ec) && upstream_buffer.size() == 0) {
+      beast::error_code ignored;
+      upstream.close(ignored);
+      upstream = tcp::socket(socket_.get_executor());
+      continue;
+    }
+    break;
   }
-  if (request_failed) {
+
+  if (failure != Failure::none) {
     beast::error_code ignored;
-    upstream.socket().close(ignored);
-    if (failure == "body_limit") {
-      release(413);
+    upstream.close(ignored);
+    if (client_gone_ || failure == Failure::client_read) {
+      finish(499);
+      spdlog::debug("function {}: client {} went away; upstream call cancelled", route.name, remote_ip_);
+      co_return false;
+    }
+    if (failure == Failure::body_limit) {
+      finish(413);
       co_return co_await error(413, "payload_too_large",
                                "request body exceeds " + std::to_string(limits.max_body_bytes) + " bytes", false,
                                version);
     }
-    if (failure == "client") {
-      release(499);
-      co_return false;
-    }
-    bool timeout = ec == beast::error::timeout;
-    release(timeout ? 504 : 502);
-    co_return co_await error(final_status, timeout ? "upstream_timeout" : "upstream_error",
-                             "sending the request to replica " + admission.replica + ": " + ec.message(), false,
-                             version);
-  }
-
-  // Response header: watch the client meanwhile, so a caller that leaves
-  // cancels the upstream call and frees its slot at once.
-  beast::flat_buffer upstream_buffer;
-  std::optional<http::response_parser<http::buffer_body>> response_parser;
-  watch_client([&upstream, &client_gone] {
-    client_gone = true;
-    beast::error_code ignored;
-    upstream.socket().cancel(ignored);
-  });
-  for (;;) {
-    response_parser.emplace();
-    // Not boost::none: Beast 1.74 compares Content-Length against an empty
-    // optional as "greater" and refuses every sized body.
-    response_parser->body_limit(std::numeric_limits<std::uint64_t>::max());
-    if (method == http::verb::head) response_parser->skip(true);
-    co_await http::async_read_header(upstream, upstream_buffer, *response_parser,
-                                     asio::redirect_error(asio::use_awaitable, ec));
-    // An interim 100 Continue from the replica is ours to swallow.
-    if (ec || response_parser->get().result() != http::status::continue_) break;
-  }
-  stop_watching();
-  if (client_gone) {
-    beast::error_code ignored;
-    upstream.socket().close(ignored);
-    release(499);
-    spdlog::debug("function {}: client {} went away, upstream call cancelled", route.name, remote_ip_);
-    co_return false;
-  }
-  if (ec) {
-    beast::error_code ignored;
-    upstream.socket().close(ignored);
-    bool timeout = ec == beast::error::timeout;
-    release(timeout ? 504 : 502);
-    if (timeout) {
+    if (timed_out_) {
+      finish(504);
       co_return co_await error(504, "upstream_timeout",
-                               "function " + route.name + " did not answer within its DefaultSync.HttpTimeout",
-                               keep_alive, version);
+                               "function " + route.name + " did not answer within its DefaultSync.HttpTimeout", false,
+                               version);
     }
-    co_return co_await error(502, "upstream_error",
-                             "reading the response of replica " + admission.replica + ": " + ec.message(), keep_alive,
-                             version);
+    finish(502);
+    const char* what = failure == Failure::upstream_connect ? "connecting to " : "exchanging with ";
+    spdlog::warn("function {}: {}{} failed: {}", route.name, what, replica_text, ec.message());
+    co_return co_await error(502, failure == Failure::upstream_connect ? "upstream_unreachable" : "upstream_error",
+                             std::string(what) + replica_text + ": " + ec.message(), false, version);
   }
 
-  // Response: same relay in the other direction.
+  // The response, streamed back through the same fixed buffer. From here on
+  // each read or write must progress within the read timeout.
   auto& response = response_parser->get();
   const bool response_chunked = response.chunked();
   const auto response_length = response_parser->content_length();
@@ -431,7 +467,7 @@ asio::awaitable<bool> Session::proxy(HeaderParser& header_parser, const Route& r
   if (body_until_close && version < 11) keep_alive = false;
   restore_framing(response, response_chunked || body_until_close, response_length, version >= 11);
   if (!origin_.empty() && response.find(http::field::access_control_allow_origin) == response.end()) {
-    response.set(http::field::access_control_allow_origin, server.options_.cors_allow_origin);
+    response.set(http::field::access_control_allow_origin, server.options().cors_allow_origin);
   }
   response.keep_alive(keep_alive);
   const unsigned status = response.result_int();
@@ -444,8 +480,8 @@ asio::awaitable<bool> Session::proxy(HeaderParser& header_parser, const Route& r
       if (!response_parser->is_done()) {
         response.body().data = chunk;
         response.body().size = chunk_size;
-        co_await http::async_read(upstream, upstream_buffer, *response_parser,
-                                  asio::redirect_error(asio::use_awaitable, ec));
+        expect_by(Clock::now() + limits.read_timeout);
+        co_await http::async_read(upstream, upstream_buffer, *response_parser, redirect_error(use_awaitable, ec));
         if (ec == http::error::need_buffer) ec = {};
         if (ec) {
           upstream_failed = true;
@@ -459,13 +495,13 @@ asio::awaitable<bool> Session::proxy(HeaderParser& header_parser, const Route& r
         response.body().size = 0;
         response.body().more = false;
       }
-      stream_.expires_after(limits.read_timeout);
+      expect_by(Clock::now() + limits.read_timeout);
       if (method == http::verb::head) {
-        co_await http::async_write_header(stream_, serializer, asio::redirect_error(asio::use_awaitable, ec));
+        co_await http::async_write_header(socket_, serializer, redirect_error(use_awaitable, ec));
         if (ec) client_failed = true;
         break;
       }
-      co_await http::async_write(stream_, serializer, asio::redirect_error(asio::use_awaitable, ec));
+      co_await http::async_write(socket_, serializer, redirect_error(use_awaitable, ec));
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
         client_failed = true;
@@ -474,42 +510,44 @@ asio::awaitable<bool> Session::proxy(HeaderParser& header_parser, const Route& r
     } while (!response_parser->is_done() || !serializer.is_done());
   }
   if (upstream_failed) {
-    spdlog::warn("function {}: replica {} broke off its response: {}", route.name, admission.replica, ec.message());
+    spdlog::warn("function {}: {} broke off its response: {}", route.name, replica_text, ec.message());
   }
-  release(client_failed ? 499 : upstream_failed ? 502 : status);
-  const bool response_failed = upstream_failed || client_failed;
-  if (!response_failed && upstream_keep_alive && upstream_reusable && response_parser->is_done() &&
-      upstream_buffer.size() == 0) {
-    worker_.pool().release(admission.host, admission.port, std::move(upstream));
+  const bool reusable = !upstream_failed && !client_failed && upstream_keep_alive && response_parser->is_done() &&
+                        upstream_buffer.size() == 0;
+  upstream_ = nullptr;
+  if (reusable) {
+    worker_.pool().give_back(admission.host, admission.port, std::move(upstream));
   } else {
     beast::error_code ignored;
-    upstream.socket().close(ignored);
+    upstream.close(ignored);
   }
-  co_return keep_alive && !response_failed;
+  finish(client_failed ? 499 : upstream_failed ? 502 : status);
+  co_return keep_alive && !upstream_failed && !client_failed;
 }
 
 asio::awaitable<bool> Session::api(HeaderParser& header_parser, const Route& route) {
   auto& server = worker_.server();
+  const auto& limits = server.options().limits;
   const unsigned version = header_parser.get().version();
-  bool keep_alive = header_parser.get().keep_alive() && !server.shutting_down();
+  const bool keep_alive = header_parser.get().keep_alive() && !server.shutting_down();
   http::request_parser<http::string_body> parser(std::move(header_parser));
-  parser.body_limit(server.options_.limits.max_api_body_bytes);
+  parser.body_limit(limits.max_api_body_bytes);
   beast::error_code ec;
   if (!parser.is_done()) {
-    stream_.expires_after(server.options_.limits.read_timeout);
-    co_await http::async_read(stream_, buffer_, parser, asio::redirect_error(asio::use_awaitable, ec));
+    expect_by(Clock::now() + limits.read_timeout);
+    co_await http::async_read(socket_, buffer_, parser, redirect_error(use_awaitable, ec));
     if (ec == http::error::body_limit) {
       co_return co_await error(413, "payload_too_large",
-                               "body exceeds " + std::to_string(server.options_.limits.max_api_body_bytes) + " bytes",
-                               false, version);
+                               "body exceeds " + std::to_string(limits.max_api_body_bytes) + " bytes", false, version);
     }
     if (ec) co_return false;
   }
   auto& request = parser.get();
   ApiRequest api_request{route, std::string(request.method_string()), std::string(request.target()),
                          std::move(request.body()), remote_ip_};
-  ApiResponse response = co_await async_api(server.gateway_, std::move(api_request), stream_.get_executor(),
-                                            asio::use_awaitable);
+  expect_by(Clock::time_point::max());
+  ApiResponse response =
+      co_await async_api(server.gateway(), std::move(api_request), socket_.get_executor(), use_awaitable);
   co_await write(Reply{response.status, std::move(response.body), std::move(response.content_type),
                        std::move(response.headers)},
                  keep_alive, version);

@@ -2,7 +2,7 @@
 
 #include <sys/socket.h>
 
-#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -12,11 +12,15 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
+// A connection used within this window is trusted without a syscall; older
+// ones are checked, since replicas close idle keep-alive connections.
+constexpr auto trust_window = std::chrono::seconds(1);
+
 // An idle keep-alive connection the replica has closed reads as EOF (or an
 // error) without blocking; one that is still open has nothing to read.
-bool looks_alive(UpstreamPool::Stream& stream) {
+bool looks_alive(UpstreamPool::Socket& socket) {
   char byte;
-  ssize_t n = ::recv(stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
@@ -26,54 +30,74 @@ UpstreamPool::UpstreamPool(asio::any_io_executor executor, const ServerLimits& l
     : executor_(std::move(executor)), limits_(limits) {}
 
 std::string UpstreamPool::key(const std::string& host, std::uint16_t port) {
-  return host + ':' + std::to_string(port);
+  std::string k;
+  k.reserve(host.size() + 6);
+  k += host;
+  k += ':';
+  k += std::to_string(port);
+  return k;
 }
 
-asio::awaitable<UpstreamPool::Stream> UpstreamPool::acquire(const std::string& host, std::uint16_t port,
-                                                            Clock::time_point deadline, boost::beast::error_code& ec) {
-  ec = {};
-  if (auto it = idle_.find(key(host, port)); it != idle_.end()) {
-    auto& list = it->second;
-    auto now = Clock::now();
-    while (!list.empty()) {
-      Idle idle = std::move(list.back());
-      list.pop_back();
-      if (now - idle.since < limits_.upstream_idle_timeout && looks_alive(idle.stream)) {
-        co_return std::move(idle.stream);
-      }
-      boost::beast::error_code ignored;
-      idle.stream.socket().close(ignored);
+bool UpstreamPool::take(const std::string& host, std::uint16_t port, Socket& socket) {
+  auto it = idle_.find(key(host, port));
+  if (it == idle_.end()) return false;
+  auto& list = it->second;
+  const auto now = Clock::now();
+  while (!list.empty()) {
+    Idle idle = std::move(list.back());
+    list.pop_back();
+    const auto age = now - idle.since;
+    if (age < limits_.upstream_idle_timeout && (age < trust_window || looks_alive(idle.socket))) {
+      socket = std::move(idle.socket);
+      return true;
     }
+    boost::system::error_code ignored;
+    idle.socket.close(ignored);
   }
+  return false;
+}
 
-  Stream stream(executor_);
-  stream.expires_at(deadline);
+asio::awaitable<void> UpstreamPool::connect(const std::string& host, std::uint16_t port, Socket& socket,
+                                            boost::system::error_code& ec) {
+  ec = {};
   boost::system::error_code addr_ec;
   auto address = asio::ip::make_address(host, addr_ec);
   if (!addr_ec) {
-    co_await stream.async_connect(tcp::endpoint(address, port), asio::redirect_error(asio::use_awaitable, ec));
+    co_await socket.async_connect(tcp::endpoint(address, port), asio::redirect_error(asio::use_awaitable, ec));
   } else {
     tcp::resolver resolver(executor_);
     auto results = co_await resolver.async_resolve(host, std::to_string(port),
                                                    asio::redirect_error(asio::use_awaitable, ec));
-    if (!ec) co_await stream.async_connect(results, asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) co_await asio::async_connect(socket, results, asio::redirect_error(asio::use_awaitable, ec));
   }
   if (!ec) {
-    boost::beast::error_code ignored;
-    stream.socket().set_option(tcp::no_delay(true), ignored);
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
   }
-  co_return stream;
 }
 
-void UpstreamPool::release(const std::string& host, std::uint16_t port, Stream stream) {
+void UpstreamPool::give_back(const std::string& host, std::uint16_t port, Socket socket) {
   auto& list = idle_[key(host, port)];
   if (list.size() >= limits_.upstream_idle_per_replica) {
-    boost::beast::error_code ignored;
-    stream.socket().close(ignored);
+    boost::system::error_code ignored;
+    socket.close(ignored);
     return;
   }
-  stream.expires_never();
-  list.push_back(Idle{std::move(stream), Clock::now()});
+  list.push_back(Idle{std::move(socket), Clock::now()});
+}
+
+void UpstreamPool::prune(Clock::time_point now) {
+  for (auto& [_, list] : idle_) {
+    for (auto it = list.begin(); it != list.end();) {
+      if (now - it->since >= limits_.upstream_idle_timeout) {
+        boost::system::error_code ignored;
+        it->socket.close(ignored);
+        it = list.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
 }
 
 std::size_t UpstreamPool::idle_count() const {
@@ -85,8 +109,8 @@ std::size_t UpstreamPool::idle_count() const {
 void UpstreamPool::clear() {
   for (auto& [_, list] : idle_) {
     for (auto& idle : list) {
-      boost::beast::error_code ignored;
-      idle.stream.socket().close(ignored);
+      boost::system::error_code ignored;
+      idle.socket.close(ignored);
     }
   }
   idle_.clear();

@@ -4,9 +4,8 @@
 // Keep-alive connections to function replicas, one pool per I/O thread so
 // that taking and returning a connection needs no lock.
 #include <boost/asio/awaitable.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <chrono>
-#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -17,25 +16,32 @@ namespace slimfaas::net {
 
 class UpstreamPool {
  public:
-  using Stream = boost::beast::tcp_stream;
+  using Socket = boost::asio::ip::tcp::socket;
   using Clock = std::chrono::steady_clock;
 
   UpstreamPool(boost::asio::any_io_executor executor, const ServerLimits& limits);
 
-  // A pooled connection that still looks alive, or a new one. On failure the
-  // error is set and the stream is closed.
-  boost::asio::awaitable<Stream> acquire(const std::string& host, std::uint16_t port, Clock::time_point deadline,
-                                         boost::beast::error_code& ec);
+  // Takes a pooled connection that still looks alive; `reused` tells the
+  // caller it may retry a bodyless request on a fresh connection if this one
+  // turns out to be closed. Returns false when none is pooled.
+  bool take(const std::string& host, std::uint16_t port, Socket& socket);
+
+  // Opens a new connection into `socket` (which the caller may cancel to
+  // enforce its deadline).
+  boost::asio::awaitable<void> connect(const std::string& host, std::uint16_t port, Socket& socket,
+                                       boost::system::error_code& ec);
 
   // Returns a connection whose last exchange ended cleanly.
-  void release(const std::string& host, std::uint16_t port, Stream stream);
+  void give_back(const std::string& host, std::uint16_t port, Socket socket);
 
+  // Closes connections idle for longer than the limit.
+  void prune(Clock::time_point now);
   std::size_t idle_count() const;
   void clear();
 
  private:
   struct Idle {
-    Stream stream;
+    Socket socket;
     Clock::time_point since;
   };
   static std::string key(const std::string& host, std::uint16_t port);
