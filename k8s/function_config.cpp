@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 namespace slimfaas::k8s {
@@ -87,6 +89,22 @@ class Reader {
   FunctionConfig& config_;
 };
 
+// An integer JSON value within [min, INT_MAX]; larger values must not wrap.
+std::optional<int> bounded_int(const json& value, int min) {
+  if (value.is_number_unsigned()) {
+    auto v = value.get<std::uint64_t>();
+    if (v > static_cast<std::uint64_t>(std::numeric_limits<int>::max())) return std::nullopt;
+    if (static_cast<std::int64_t>(v) < min) return std::nullopt;
+    return static_cast<int>(v);
+  }
+  if (value.is_number_integer()) {
+    auto v = value.get<std::int64_t>();
+    if (v < min || v > std::numeric_limits<int>::max()) return std::nullopt;
+    return static_cast<int>(v);
+  }
+  return std::nullopt;
+}
+
 void read_retry_policy(const json& section, RetryPolicy& policy, const std::string& where,
                        std::vector<std::string>& problems) {
   if (!section.is_object()) {
@@ -94,7 +112,7 @@ void read_retry_policy(const json& section, RetryPolicy& policy, const std::stri
     return;
   }
   if (auto it = section.find("HttpTimeout"); it != section.end()) {
-    if (it->is_number_integer() && it->get<int>() > 0) policy.http_timeout_seconds = it->get<int>();
+    if (auto v = bounded_int(*it, 1)) policy.http_timeout_seconds = *v;
     else problems.push_back("SlimFaas/Configuration: " + where + ".HttpTimeout must be a positive integer; using default");
   }
   auto read_ints = [&](const char* key, std::vector<int>& target) {
@@ -103,12 +121,13 @@ void read_retry_policy(const json& section, RetryPolicy& policy, const std::stri
     std::vector<int> values;
     if (it->is_array()) {
       for (const auto& v : *it) {
-        if (!v.is_number_integer() || v.get<int>() < 0) {
+        auto bounded = bounded_int(v, 0);
+        if (!bounded) {
           values.clear();
           problems.push_back("SlimFaas/Configuration: " + where + "." + key + " must hold non-negative integers; using default");
           return;
         }
-        values.push_back(v.get<int>());
+        values.push_back(*bounded);
       }
       target = values;
     } else {
@@ -195,7 +214,7 @@ FunctionConfig parse_annotations(const Annotations& annotations) {
     } else {
       config.scale_json = doc.dump();
       if (auto it = doc.find("ReplicaMax"); it != doc.end()) {
-        if (it->is_number_integer() && it->get<int>() >= 0) config.replica_max = it->get<int>();
+        if (auto v = bounded_int(*it, 0)) config.replica_max = *v;
         else reader.problem("SlimFaas/Scale", it->dump(), "ReplicaMax must be a non-negative integer", "the default maximum");
       }
     }

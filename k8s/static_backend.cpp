@@ -38,16 +38,30 @@ Endpoint parse_http_url(const std::string& url) {
   }
   Endpoint endpoint;
   endpoint.port = 80;
-  auto colon = rest.rfind(':');
-  if (colon != std::string::npos && rest.find(']') == std::string::npos) {
-    std::string port = rest.substr(colon + 1);
+  std::string port;
+  bool has_port = false;
+  if (!rest.empty() && rest.front() == '[') {  // [IPv6]:port
+    auto close = rest.find(']');
+    if (close == std::string::npos) throw std::invalid_argument("'" + url + "' has an unterminated IPv6 address");
+    std::string after = rest.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') throw std::invalid_argument("'" + url + "' has text after the IPv6 address");
+      port = after.substr(1);
+      has_port = true;
+    }
+    rest = rest.substr(1, close - 1);
+  } else if (auto colon = rest.rfind(':'); colon != std::string::npos) {
+    port = rest.substr(colon + 1);
+    rest = rest.substr(0, colon);
+    has_port = true;
+  }
+  if (has_port) {
     unsigned value = 0;
     auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-    if (ec != std::errc{} || end != port.data() + port.size() || value == 0 || value > 65535) {
+    if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || value == 0 || value > 65535) {
       throw std::invalid_argument("'" + url + "' has an invalid port");
     }
     endpoint.port = static_cast<std::uint16_t>(value);
-    rest = rest.substr(0, colon);
   }
   if (rest.empty()) throw std::invalid_argument("'" + url + "' has no host");
   endpoint.host = rest;

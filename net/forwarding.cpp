@@ -1,5 +1,7 @@
 #include "net/forwarding.hpp"
 
+#include <boost/beast/core/string.hpp>
+
 #include <string>
 #include <vector>
 
@@ -13,6 +15,8 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
 }
+
+bool beast_iequals(std::string_view a, std::string_view b) { return boost::beast::iequals(a, b); }
 
 }  // namespace
 
@@ -37,15 +41,15 @@ void strip_hop_by_hop(http::fields& fields) {
 }
 
 void add_forwarded(http::fields& fields, std::string_view client_ip, std::string_view proto) {
-  auto xff = fields.find("X-Forwarded-For");
-  if (xff != fields.end()) {
-    std::string chain(xff->value());
+  // Earlier proxies may have sent the chain over several lines: keep all.
+  std::string chain;
+  for (auto it = fields.find("X-Forwarded-For"); it != fields.end() && beast_iequals(it->name_string(), "X-Forwarded-For");
+       ++it) {
+    chain.append(it->value());
     chain += ", ";
-    chain += client_ip;
-    fields.set("X-Forwarded-For", chain);
-  } else {
-    fields.set("X-Forwarded-For", client_ip);
   }
+  chain += client_ip;
+  fields.set("X-Forwarded-For", chain);
   if (fields.find("X-Forwarded-Host") == fields.end()) {
     auto host = fields.find(http::field::host);
     if (host != fields.end()) fields.set("X-Forwarded-Host", host->value());

@@ -6,7 +6,8 @@ namespace slimfaas::net {
 
 std::string error_body(std::string_view error, std::string_view detail) {
   nlohmann::json body{{"error", error}, {"detail", detail}};
-  return body.dump();
+  // Details may quote what a client sent; invalid UTF-8 must not throw.
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace slimfaas::net

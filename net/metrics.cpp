@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 namespace slimfaas::net::metrics {
 namespace {
@@ -24,9 +25,24 @@ void append_number(std::string& out, double v) {
   if (v == std::floor(v) && std::fabs(v) < 1e15) {
     std::snprintf(buf, sizeof buf, "%.0f", v);
   } else {
-    std::snprintf(buf, sizeof buf, "%.17g", v);
+    // The shortest form that reads back exactly: le="0.1", not 0.10000000000000001.
+    for (int precision = 1; precision <= 17; ++precision) {
+      std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+      if (std::strtod(buf, nullptr) == v) break;
+    }
   }
   out += buf;
+}
+
+// HELP text escapes backslash and newline (label values also escape quotes).
+std::string escape_help(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '\n') out += "\\n";
+    else out.push_back(c);
+  }
+  return out;
 }
 
 void atomic_add(std::atomic<double>& target, double by) {
@@ -89,7 +105,7 @@ std::string FamilyBase::label_text(const Labels& values, const char* extra_name,
 }
 
 void FamilyBase::render_header(std::string& out) const {
-  out += "# HELP " + name_ + " " + help_ + "\n";
+  out += "# HELP " + name_ + " " + escape_help(help_) + "\n";
   out += "# TYPE " + name_ + " ";
   out += type_ == Type::counter ? "counter" : type_ == Type::gauge ? "gauge" : "histogram";
   out += '\n';

@@ -334,7 +334,9 @@ asio::awaitable<bool> Session::proxy(HeaderParser& header_parser, const Route& r
   request.erase(http::field::expect);
   restore_framing(request, request_chunked, request_length, true);
   add_forwarded(request, remote_ip_, "http");
-  request.set(http::field::host, admission.host + ":" + std::to_string(admission.port));
+  const bool ipv6_literal = admission.host.find(':') != std::string::npos;
+  request.set(http::field::host, (ipv6_literal ? "[" + admission.host + "]" : admission.host) + ":" +
+                                     std::to_string(admission.port));
   request.target(route.path + route.query);
   request.keep_alive(true);
 
