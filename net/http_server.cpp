@@ -88,6 +88,18 @@ void Worker::accept(tcp::acceptor& acceptor) {
   });
 }
 
+std::unique_ptr<char[]> Worker::take_chunk() {
+  if (spare_chunks_.empty()) return std::make_unique<char[]>(relay_chunk_size);
+  auto chunk = std::move(spare_chunks_.back());
+  spare_chunks_.pop_back();
+  return chunk;
+}
+
+void Worker::give_chunk(std::unique_ptr<char[]> chunk) {
+  // Keep what a burst needed, within reason; the rest goes back to malloc.
+  if (spare_chunks_.size() < 256) spare_chunks_.push_back(std::move(chunk));
+}
+
 void Worker::begin_shutdown() {
   for (auto& acceptor : acceptors_) {
     boost::system::error_code ignored;

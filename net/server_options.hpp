@@ -7,6 +7,9 @@
 
 namespace slimfaas::net {
 
+// Bodies are relayed through buffers of this size, in both directions.
+inline constexpr std::size_t relay_chunk_size = 64 * 1024;
+
 // Every limit has a clear HTTP answer when crossed (see docs/limits.md).
 struct ServerLimits {
   std::size_t max_header_bytes = 16 * 1024;          // 431

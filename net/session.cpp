@@ -32,7 +32,10 @@ using asio::use_awaitable;
 
 namespace {
 
-constexpr std::size_t chunk_size = 64 * 1024;
+constexpr std::size_t chunk_size = relay_chunk_size;
+// Read buffers start with room for a typical header and small body, so those
+// arrive in one read; a connection between requests keeps no more than this.
+constexpr std::size_t idle_buffer_limit = 8 * 1024;
 
 // Completes with the gateway's admission, on the session's own thread.
 template <class Token>
@@ -107,11 +110,12 @@ bool stale_connection(const beast::error_code& ec) {
 }  // namespace
 
 Session::Session(Worker& worker, tcp::socket socket)
-    : worker_(worker), socket_(std::move(socket)), chunk_(std::make_unique<char[]>(chunk_size)) {
+    : worker_(worker), socket_(std::move(socket)) {
   beast::error_code ec;
   auto endpoint = socket_.remote_endpoint(ec);
   if (!ec) remote_ip_ = endpoint.address().to_string();
   socket_.set_option(tcp::no_delay(true), ec);
+  buffer_.reserve(idle_buffer_limit);
   worker_.add(this);
   worker_.server().connection_opened();
 }
@@ -317,6 +321,21 @@ asio::awaitable<bool> Session::proxy(HeaderParser& header_parser, const Route& r
   const std::string replica_text =
       "replica " + admission.replica + " (" + admission.host + ":" + std::to_string(admission.port) + ")";
 
+  // Beast reads as much as the buffer's free capacity: large bodies move in
+  // 64 KiB reads, not 512-byte ones. Buffers go back after the call.
+  struct ChunkLease {
+    Worker& worker;
+    std::unique_ptr<char[]> chunk;
+    ~ChunkLease() { worker.give_chunk(std::move(chunk)); }
+  } chunk_lease{worker_, worker_.take_chunk()};
+  char* const chunk = chunk_lease.chunk.get();
+  struct BufferTrim {
+    beast::flat_buffer& buffer;
+    ~BufferTrim() {
+      if (buffer.size() == 0 && buffer.capacity() > idle_buffer_limit) buffer.shrink_to_fit();
+    }
+  } trim{buffer_};
+
   auto finish = [&](unsigned status) {
     admission.slot.reset();
     upstream_ = nullptr;
@@ -330,6 +349,10 @@ asio::awaitable<bool> Session::proxy(HeaderParser& header_parser, const Route& r
   const bool request_chunked = request.chunked();
   const auto request_length = request_parser.content_length();
   const bool bodyless = request_parser.is_done();
+  // Small bodies arrive with the header; only a large one needs the room.
+  if (!bodyless && (request_chunked || request_length.value_or(0) > buffer_.capacity() - buffer_.size())) {
+    buffer_.reserve(chunk_size);
+  }
   strip_hop_by_hop(request);
   request.erase(http::field::expect);
   restore_framing(request, request_chunked, request_length, true);
@@ -354,6 +377,7 @@ asio::awaitable<bool> Session::proxy(HeaderParser& header_parser, const Route& r
   tcp::socket upstream(socket_.get_executor());
   upstream_ = &upstream;
   beast::flat_buffer upstream_buffer;
+  upstream_buffer.reserve(idle_buffer_limit);
   std::optional<http::response_parser<http::buffer_body>> response_parser;
   beast::error_code ec;
   enum class Failure { none, client_read, body_limit, upstream_connect, upstream_io } failure = Failure::none;
@@ -374,7 +398,6 @@ asio::awaitable<bool> Session::proxy(HeaderParser& header_parser, const Route& r
     }
     {
       http::request_serializer<http::buffer_body> serializer{request};
-      char* chunk = chunk_.get();
       do {
         if (!request_parser.is_done()) {
           request.body().data = chunk;
@@ -477,7 +500,11 @@ asio::awaitable<bool> Session::proxy(HeaderParser& header_parser, const Route& r
   bool client_failed = false;
   {
     http::response_serializer<http::buffer_body> serializer{response};
-    char* chunk = chunk_.get();
+    if (!response_parser->is_done() &&
+        (response_chunked || body_until_close ||
+         response_length.value_or(0) > upstream_buffer.capacity() - upstream_buffer.size())) {
+      upstream_buffer.reserve(chunk_size);
+    }
     do {
       if (!response_parser->is_done()) {
         response.body().data = chunk;

@@ -79,7 +79,6 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::ip::tcp::socket* upstream_ = nullptr;  // the call in progress, for the sweep
   bool watching_ = false;
   std::uint64_t watch_generation_ = 0;
-  std::unique_ptr<char[]> chunk_;
 };
 
 }  // namespace slimfaas::net

@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <memory>
 #include <thread>
 #include <unordered_set>
 #include <vector>
@@ -29,6 +30,10 @@ class Worker {
   HttpServer& server() { return server_; }
   boost::asio::io_context& context() { return context_; }
   UpstreamPool& pool() { return pool_; }
+  // 64 KiB relay buffers, reused across calls so idle connections hold none.
+  std::unique_ptr<char[]> take_chunk();
+  void give_chunk(std::unique_ptr<char[]> chunk);
+
   void add(Session* session) { sessions_.insert(session); }
   void remove(Session* session) { sessions_.erase(session); }
 
@@ -44,6 +49,7 @@ class Worker {
   boost::asio::steady_timer sweep_timer_{context_};
   UpstreamPool pool_;
   std::unordered_set<Session*> sessions_;
+  std::vector<std::unique_ptr<char[]>> spare_chunks_;
   std::thread thread_;
 };
 

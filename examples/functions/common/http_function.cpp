@@ -160,6 +160,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void read_body() {
+    // Beast reads as much as the buffer's free capacity: without room, a
+    // large body arrives 512 bytes per system call.
+    if (buffer_.capacity() - buffer_.size() < 64 * 1024) buffer_.reserve(buffer_.size() + 64 * 1024);
     http::async_read(socket_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec) return self->on_read_error(ec);
       self->dispatch_request();
