@@ -38,7 +38,7 @@ struct Gathering {
   }
 };
 
-caf::behavior inspector(Self self) {
+caf::behavior inspector(Self self, std::string node_name) {
   self->set_down_handler([=](const caf::down_msg& down) {
     auto& entries = self->state.entries;
     entries.erase(std::remove_if(entries.begin(), entries.end(),
@@ -56,7 +56,7 @@ caf::behavior inspector(Self self) {
         gathering->pending = self->state.entries.size() + 1;
         gathering->add({{"id", self->id()},
                         {"kind", "inspector"},
-                        {"name", "inspector"},
+                        {"name", node_name},
                         {"mailbox", self->mailbox().size()},
                         {"state", {{"registered", self->state.entries.size()}}}});
         for (const auto& entry : self->state.entries) {
@@ -80,7 +80,11 @@ caf::behavior inspector(Self self) {
 
 }  // namespace
 
-caf::actor spawn_inspector(caf::actor_system& system) { return system.spawn(inspector); }
+// The inspector takes an argument also because CAF 0.17 dereferences a null
+// tuple when spawning a function-based actor without one (UBSan reports it).
+caf::actor spawn_inspector(caf::actor_system& system, const std::string& node_name) {
+  return system.spawn(inspector, node_name);
+}
 
 void register_actor(const caf::actor& inspector, const std::string& kind, const std::string& name,
                     const caf::actor& actor) {

@@ -6,7 +6,7 @@
 
 namespace slimfaas::actors {
 
-caf::actor spawn_inspector(caf::actor_system& system);
+caf::actor spawn_inspector(caf::actor_system& system, const std::string& node_name);
 
 // Registers `actor` under a kind ("function", "queue", "scaler", "raft", ...)
 // and a name. The actor must answer (inspect_atom) with a JSON string

@@ -88,7 +88,7 @@ int run_node(const NodeConfig& config) {
 
   net::metrics::Registry registry;
   actors::ActorGateway gateway;
-  auto inspector = actors::spawn_inspector(system);
+  auto inspector = actors::spawn_inspector(system, config.hostname);
 
   auto table = std::make_shared<actors::FunctionTable>();
   for (auto& definition : backend->functions()) {

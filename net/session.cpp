@@ -171,7 +171,13 @@ asio::awaitable<void> Session::run() {
     if (server.shutting_down()) break;
     expect_by(Clock::now() + limits.idle_timeout);
     beast::error_code ec;
-    co_await http::async_read_header(socket_, buffer_, parser, redirect_error(use_awaitable, ec));
+    // Beast 1.74 checks its header limit per read, not across reads: a
+    // header of many lines arriving in pieces would pass. Count it here.
+    std::size_t header_bytes = 0;
+    while (!ec && !parser.is_header_done()) {
+      header_bytes += co_await http::async_read_some(socket_, buffer_, parser, redirect_error(use_awaitable, ec));
+      if (!ec && header_bytes > limits.max_header_bytes) ec = http::error::header_limit;
+    }
     phase_ = Phase::busy;
     if (ec) {
       if (ec == http::error::header_limit) {
@@ -436,6 +442,8 @@ asio::awaitable<bool> Session::proxy(HeaderParser& header_parser, const Route& r
         // Not boost::none: Beast 1.74 compares Content-Length against an
         // empty optional as "greater" and refuses every sized body.
         response_parser->body_limit(std::numeric_limits<std::uint64_t>::max());
+        // Functions are trusted more than callers; Beast's default is 8 KiB.
+        response_parser->header_limit(64 * 1024);
         if (method == http::verb::head) response_parser->skip(true);
         co_await http::async_read_header(upstream, upstream_buffer, *response_parser, redirect_error(use_awaitable, ec));
         // An interim 100 Continue from the replica is ours to swallow.

@@ -712,8 +712,10 @@ Server start_echo(const Env& extra_env) {
   });
 }
 
+std::string slimfaas_binary() { return env_or("SLIMFAAS_IT_SLIMFAAS_BINARY", SLIMFAAS_BINARY); }
+
 Server start_slimfaas(const std::string& functions, const Env& extra_env) {
-  const std::string bin = env_or("SLIMFAAS_IT_SLIMFAAS_BINARY", SLIMFAAS_BINARY);
+  const std::string bin = slimfaas_binary();
   return start_server("slimfaas (" + bin + ")", [&](int port) {
     Env env{{"SLIMFAAS_PORTS", std::to_string(port)},
             {"SlimFaas__LogLevel", "info"},

@@ -193,6 +193,9 @@ struct Server {
 // for GET /health == 200. Throws std::runtime_error (with the log) on failure.
 Server start_echo(const Env& extra_env = {});
 
+// Path of the slimfaas binary under test.
+std::string slimfaas_binary();
+
 // Starts `slimfaas serve` (SLIMFAAS_BINARY) on a free port with
 // SLIMFAAS_PORTS, SlimFaas__LogLevel=info and MOCK_KUBERNETES_FUNCTIONS =
 // functions_json, plus extra_env; waits for GET /health == 200.

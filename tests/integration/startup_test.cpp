@@ -1,0 +1,97 @@
+// Start-up: settings that are unknown or malformed stop the node with exit
+// code 2 and one line naming the setting; every configured port serves.
+#include "tests/integration/sync_fixture.hpp"
+
+using namespace it;
+
+namespace {
+
+struct Outcome {
+  std::optional<int> code;
+  std::string log;
+};
+
+Outcome run_serve(Env env, std::vector<std::string> flags = {}) {
+  std::vector<std::string> argv{slimfaas_binary(), "serve"};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  if (!env.count("SLIMFAAS_PORTS")) env["SLIMFAAS_PORTS"] = std::to_string(free_port());
+  Process p(argv, env, "slimfaas-startup");
+  auto code = p.wait_exit(10s);
+  return {code, p.log()};
+}
+
+const std::string one_function = R"({"Functions":[{"Name":"echo","Urls":["http://127.0.0.1:9"]}]})";
+
+std::string echo_function(const Server& echo) {
+  FunctionSpec spec;
+  spec.urls = {echo.url()};
+  return functions_json({spec});
+}
+
+}  // namespace
+
+TEST_CASE("unknown and malformed settings stop start-up with exit code 2", "[integration][startup]") {
+  struct Case {
+    const char* what;
+    Env env;
+    std::vector<std::string> flags;
+    const char* named;
+  };
+  const std::vector<Case> cases{
+      {"unknown SlimFaas__ variable", {{"MOCK_KUBERNETES_FUNCTIONS", one_function}, {"SlimFaas__Bogus", "1"}}, {},
+       "SlimFaas__Bogus"},
+      {"malformed port", {{"MOCK_KUBERNETES_FUNCTIONS", one_function}, {"SLIMFAAS_PORTS", "http"}}, {}, "SLIMFAAS_PORTS"},
+      {"unknown flag", {{"MOCK_KUBERNETES_FUNCTIONS", one_function}}, {"--no-such-setting", "1"}, "--no-such-setting"},
+      {"malformed integer", {{"MOCK_KUBERNETES_FUNCTIONS", one_function}, {"SlimFaas__MaxConnections", "many"}}, {},
+       "SlimFaas__MaxConnections"},
+      {"malformed function list", {{"MOCK_KUBERNETES_FUNCTIONS", R"({"Functions":[{"Urls":[]}]})"}}, {},
+       "Functions[0].Name"},
+      {"no function source", {}, {}, "MOCK_KUBERNETES_FUNCTIONS"},
+  };
+  for (const auto& c : cases) {
+    SECTION(c.what) {
+      auto outcome = run_serve(c.env, c.flags);
+      INFO(outcome.log);
+      REQUIRE(outcome.code.has_value());
+      CHECK(*outcome.code == 2);
+      CHECK(outcome.log.find(c.named) != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("a flag wins over the environment", "[integration][startup]") {
+  auto echo = start_echo();
+  const int port = free_port();
+  Process p({slimfaas_binary(), "serve", "--ports", std::to_string(port)},
+            {{"SLIMFAAS_PORTS", "1"},  // would fail to bind if used
+             {"MOCK_KUBERNETES_FUNCTIONS", echo_function(echo)}},
+            "slimfaas-flag");
+  CHECK(wait_http_ok("http://127.0.0.1:" + std::to_string(port) + "/health", 10s));
+}
+
+TEST_CASE("every configured port serves the same functions", "[integration][startup]") {
+  auto echo = start_echo();
+  const int first = free_port();
+  const int second = free_port();
+  Process p({slimfaas_binary(), "serve"},
+            {{"SlimFaas__Ports__0", std::to_string(first)},
+             {"SlimFaas__Ports__1", std::to_string(second)},
+             {"MOCK_KUBERNETES_FUNCTIONS", echo_function(echo)}},
+            "slimfaas-ports");
+  for (int port : {first, second}) {
+    const std::string base = "http://127.0.0.1:" + std::to_string(port);
+    REQUIRE(wait_http_ok(base + "/health", 10s));
+    auto r = http_get(base + "/function/echo/inspect?via=" + std::to_string(port));
+    CHECK(r.status == 200);
+  }
+}
+
+TEST_CASE("a port already in use stops start-up with a message naming it", "[integration][startup]") {
+  auto echo = start_echo();
+  auto outcome = run_serve({{"SLIMFAAS_PORTS", std::to_string(echo.port)},
+                            {"MOCK_KUBERNETES_FUNCTIONS", one_function}});
+  INFO(outcome.log);
+  REQUIRE(outcome.code.has_value());
+  CHECK(*outcome.code != 0);
+  CHECK(outcome.log.find(std::to_string(echo.port)) != std::string::npos);
+}
