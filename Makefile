@@ -1,6 +1,6 @@
 # Thin wrapper over the CMake presets. Every target installs missing Debian
 # packages first, so a fresh bookworm machine needs nothing else.
-.PHONY: deps build demo test test-asan bench clean
+.PHONY: deps build demo test test-release test-asan bench clean
 
 JOBS ?= $(shell nproc)
 
@@ -14,7 +14,10 @@ build: deps
 demo: build
 	@bash scripts/demo.sh
 
-test: build
+# The whole suite, on the Release build and under ASan + UBSan.
+test: test-release test-asan
+
+test-release: build
 	@ctest --preset release -j $(JOBS)
 
 test-asan: deps
