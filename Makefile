@@ -3,6 +3,10 @@
 .PHONY: deps build demo test test-release test-asan bench clean
 
 JOBS ?= $(shell nproc)
+# Let ccache reuse objects across clones of the repository (CI builds a
+# fresh clone in another folder).
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := true
 
 deps:
 	@bash scripts/install-deps.sh
