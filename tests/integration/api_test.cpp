@@ -28,7 +28,7 @@ TEST_CASE("GET /health answers 200", "[integration][api]") {
   CHECK(echo_requests(s.echo) == 0);  // health does not touch functions
 }
 
-TEST_CASE("/status-function/<fn> describes the function, 404 when unknown", "[integration][api]") {
+TEST_CASE("/status-function/<fn> describes the function - 404 when unknown", "[integration][api]") {
   auto s = start_stack();
   auto r = http_get(s.slim.url("/status-function/echo"));
   INFO(r.describe());
@@ -70,7 +70,7 @@ TEST_CASE("/status-functions lists every function", "[integration][api]") {
   CHECK(found_other);
 }
 
-TEST_CASE("/wake-function/<fn> answers 204 to POST and GET, 404 when unknown", "[integration][api]") {
+TEST_CASE("/wake-function/<fn> answers 204 to POST and GET - 404 when unknown", "[integration][api]") {
   auto s = start_stack();
   auto post = http("POST", s.slim.url("/wake-function/echo"));
   INFO(post.describe());

@@ -114,7 +114,7 @@ TEST_CASE("metric_value matches label subsets and sums samples", "[integration][
   CHECK_FALSE(metric_value(text, "z").has_value());
 }
 
-TEST_CASE("echo starts and http() reports method, target and headers", "[integration][harness][echo]") {
+TEST_CASE("echo starts and http() reports method - target and headers", "[integration][harness][echo]") {
   auto echo = start_echo();
   for (std::string method : {"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
     HttpRequest req;
@@ -151,7 +151,7 @@ TEST_CASE("http() keeps dot segments with path_as_is", "[integration][harness][e
   CHECK((*r.json())["target"] == "/inspect/a/../b/%2e%2e/c");
 }
 
-TEST_CASE("http() uploads with Content-Length and chunked, downloads exactly", "[integration][harness][echo]") {
+TEST_CASE("http() uploads with Content-Length and chunked - downloads exactly", "[integration][harness][echo]") {
   auto echo = start_echo();
   const std::string body = random_bytes(2 * 1024 * 1024, 7);
   for (bool chunked : {false, true}) {
@@ -206,7 +206,7 @@ TEST_CASE("abort_after gives up early and echo counts the cancellation", "[integ
   CHECK(stats["completed"] == 0);
 }
 
-TEST_CASE("echo stats count in-flight, max, arrivals and reset", "[integration][harness][echo]") {
+TEST_CASE("echo stats count in-flight - max - arrivals and reset", "[integration][harness][echo]") {
   auto echo = start_echo();
   REQUIRE(echo_reset(echo));
   std::thread t([&] { http_get(echo.url("/sleep/800?id=a")); });

@@ -7,7 +7,7 @@
 
 using namespace it;
 
-TEST_CASE("SIGTERM drains the in-flight call, refuses new ones and exits 0", "[integration][lifecycle]") {
+TEST_CASE("SIGTERM drains the in-flight call - refuses new ones and exits 0", "[integration][lifecycle]") {
   auto s = start_stack(echo_spec(2, 2, 30), {{"SlimFaas__ShutdownGraceSeconds", "10"}});
   REQUIRE(echo_reset(s.echo));
   std::atomic<bool> in_flight_done{false};

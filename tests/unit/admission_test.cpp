@@ -40,7 +40,7 @@ Waiter waiter(std::uint64_t ticket, Clock::time_point deadline = Clock::time_poi
 
 }  // namespace
 
-TEST_CASE("AdmissionBoard: no replica, no claim", "[admission]") {
+TEST_CASE("AdmissionBoard: no replica - no claim", "[admission]") {
   AdmissionBoard board(10, 10);
   CHECK(board.try_claim() == nullptr);
   CHECK(board.in_flight() == 0);  // the reserved slot was given back
@@ -160,7 +160,7 @@ TEST_CASE("AdmissionBoard: not-ready replicas are never chosen", "[admission]") 
   CHECK(replica_named(board, "r2")->in_flight.load() == 0);
 }
 
-TEST_CASE("AdmissionBoard: no ready replica, no claim", "[admission]") {
+TEST_CASE("AdmissionBoard: no ready replica - no claim", "[admission]") {
   AdmissionBoard board(10, 10);
   board.set_replicas({{"r0", "h", 1, false}, {"r1", "h", 2, false}});
   CHECK(board.try_claim() == nullptr);

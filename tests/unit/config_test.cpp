@@ -151,7 +151,7 @@ TEST_CASE("load_config: current environment names", "[config]") {
   CHECK(c.log_level == "warn");
 }
 
-TEST_CASE("load_config: SlimFaas__Ports__N form one list, in index order", "[config]") {
+TEST_CASE("load_config: SlimFaas__Ports__N form one list - in index order", "[config]") {
   NodeConfig c = load_config({}, {{"SlimFaas__Ports__2", "6002"}, {"SlimFaas__Ports__0", "6000"}, {"SlimFaas__Ports__1", "6001"}});
   CHECK(c.server.ports == Ports{6000, 6001, 6002});
   CHECK(load_config({}, {{"SlimFaas__Ports__0", "6000"}}).server.ports == Ports{6000});

@@ -208,7 +208,7 @@ TEST_CASE("add_forwarded without Host sets no X-Forwarded-Host", "[forwarding]")
   CHECK(value_of(f, "X-Forwarded-Proto") == "https");
 }
 
-TEST_CASE("add_forwarded twice grows the chain, Host and Proto stay first-set", "[forwarding]") {
+TEST_CASE("add_forwarded twice grows the chain - Host and Proto stay first-set", "[forwarding]") {
   http::fields f;
   f.set(http::field::host, "a");
   add_forwarded(f, "1.1.1.1", "http");

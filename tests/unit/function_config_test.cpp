@@ -361,7 +361,7 @@ TEST_CASE("parse_annotations: Scale and ReplicaMax", "[function_config]") {
   }
 }
 
-TEST_CASE("FunctionConfig::max_replicas without Scale is max(ReplicasMin, ReplicasAtStart)", "[function_config]") {
+TEST_CASE("FunctionConfig::max_replicas without Scale is max(ReplicasMin - ReplicasAtStart)", "[function_config]") {
   CHECK(parse_annotations({{"SlimFaas/ReplicasMin", "3"}, {"SlimFaas/ReplicasAtStart", "1"}}).max_replicas() == 3);
   CHECK(parse_annotations({{"SlimFaas/ReplicasMin", "1"}, {"SlimFaas/ReplicasAtStart", "5"}}).max_replicas() == 5);
   CHECK(parse_annotations({{"SlimFaas/ReplicasMin", "0"}, {"SlimFaas/ReplicasAtStart", "0"}}).max_replicas() == 0);

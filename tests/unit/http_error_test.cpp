@@ -28,7 +28,7 @@ TEST_CASE("error_body is a JSON object with exactly error and detail", "[http_er
   CHECK(doc.at("detail") == "no function named 'fib'");
 }
 
-TEST_CASE("error_body escapes quotes, backslashes and control characters", "[http_error]") {
+TEST_CASE("error_body escapes quotes - backslashes and control characters", "[http_error]") {
   const std::string detail = "a \"quoted\" \\ path\nwith\ttabs and \x01 control";
   const std::string body = error_body("bad\"request", detail);
   INFO(body);

@@ -128,7 +128,7 @@ TEST_CASE("metrics: label values are escaped", "[metrics]") {
   CHECK(lines_of(text).size() == 2 + 4);
 }
 
-TEST_CASE("metrics: histogram buckets are cumulative, with le and +Inf, _sum and _count", "[metrics]") {
+TEST_CASE("metrics: histogram buckets are cumulative - with le and +Inf - _sum and _count", "[metrics]") {
   m::Registry registry;
   auto& h = registry.histogram("call_duration_seconds", "Call duration.", {"function"});
   auto& child = h.with({"fib"}, std::vector<double>{0.5, 1, 2.5});

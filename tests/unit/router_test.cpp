@@ -159,7 +159,7 @@ TEST_CASE("router: wake and status routes", "[router]") {
   }
 }
 
-TEST_CASE("router: exact routes, with and without a trailing slash", "[router]") {
+TEST_CASE("router: exact routes - with and without a trailing slash", "[router]") {
   struct Case {
     const char* path;
     RouteKind kind;

@@ -158,7 +158,7 @@ TEST_CASE("StaticBackend: Annotations win over shorthand fields", "[static_backe
   CHECK(backend.functions().at(0).config.parallel == 6);
 }
 
-TEST_CASE("StaticBackend: a bad annotation value is a problem, not an error", "[static_backend]") {
+TEST_CASE("StaticBackend: a bad annotation value is a problem - not an error", "[static_backend]") {
   StaticBackend backend(R"({"Functions":[{"Name":"fn","NumberParallelRequest":0}]})", "http://{function_name}:8080",
                         "default");
   const FunctionDefinition fn = backend.functions().at(0);
