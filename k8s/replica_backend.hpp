@@ -34,6 +34,12 @@ class ReplicaBackend {
   virtual std::vector<FunctionDefinition> functions() const = 0;
   // Requests `replicas` replicas. Backends with fixed replicas ignore it.
   virtual void scale(const std::string& function, int replicas) = 0;
+
+  // Called whenever a function's replica list or the readiness of one of its
+  // replicas changes, with the function's full replica list. Backends call it
+  // from their own thread; backends whose replicas never change ignore it.
+  using Listener = std::function<void(const std::string& function, std::vector<Replica> replicas)>;
+  virtual void set_listener(Listener listener) { (void)listener; }
 };
 
 }  // namespace slimfaas::k8s

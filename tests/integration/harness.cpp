@@ -714,6 +714,8 @@ Server start_echo(const Env& extra_env) {
 
 std::string slimfaas_binary() { return env_or("SLIMFAAS_IT_SLIMFAAS_BINARY", SLIMFAAS_BINARY); }
 
+std::string echo_binary() { return env_or("SLIMFAAS_IT_ECHO_BINARY", ECHO_BINARY); }
+
 Server start_slimfaas(const std::string& functions, const Env& extra_env) {
   const std::string bin = slimfaas_binary();
   return start_server("slimfaas (" + bin + ")", [&](int port) {

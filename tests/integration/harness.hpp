@@ -196,6 +196,9 @@ Server start_echo(const Env& extra_env = {});
 // Path of the slimfaas binary under test.
 std::string slimfaas_binary();
 
+// Path of the echo example function binary.
+std::string echo_binary();
+
 // Starts `slimfaas serve` (SLIMFAAS_BINARY) on a free port with
 // SLIMFAAS_PORTS, SlimFaas__LogLevel=info and MOCK_KUBERNETES_FUNCTIONS =
 // functions_json, plus extra_env; waits for GET /health == 200.
