@@ -202,7 +202,24 @@ asio::awaitable<void> Session::run() {
   }
   beast::error_code ec;
   socket_.shutdown(tcp::socket::shutdown_send, ec);
+  if (linger_ && !ec) co_await linger();
   socket_.close(ec);
+}
+
+// After an error answered before the request was read to its end, closing
+// at once would make the kernel reset the connection over the unread bytes,
+// and the client could lose the answer. Read and discard what is still
+// coming, for a bounded time and amount, until the client closes.
+asio::awaitable<void> Session::linger() {
+  constexpr std::size_t max_discard = 1 << 20;
+  char sink[4096];
+  std::size_t discarded = 0;
+  phase_ = Phase::busy;
+  expect_by(Clock::now() + std::chrono::seconds(2));
+  beast::error_code ec;
+  while (!ec && discarded < max_discard) {
+    discarded += co_await socket_.async_read_some(asio::buffer(sink), redirect_error(use_awaitable, ec));
+  }
 }
 
 asio::awaitable<bool> Session::serve(HeaderParser& parser) {
@@ -237,6 +254,7 @@ asio::awaitable<bool> Session::serve(HeaderParser& parser) {
 asio::awaitable<bool> Session::error(unsigned status, std::string_view error, std::string_view detail,
                                      bool keep_alive, unsigned version, int retry_after) {
   Reply reply{status, error_body(error, detail)};
+  if (!keep_alive) linger_ = true;
   if (retry_after > 0) reply.headers.emplace_back("Retry-After", std::to_string(retry_after));
   co_await write(std::move(reply), keep_alive, version);
   co_return keep_alive;

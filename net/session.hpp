@@ -55,6 +55,7 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::awaitable<bool> proxy(HeaderParser& parser, const Route& route);
   boost::asio::awaitable<Admission> admit(const std::string& function);
   boost::asio::awaitable<bool> api(HeaderParser& parser, const Route& route);
+  boost::asio::awaitable<void> linger();
   boost::asio::awaitable<void> write(Reply reply, bool keep_alive, unsigned version);
   boost::asio::awaitable<bool> error(unsigned status, std::string_view error, std::string_view detail,
                                      bool keep_alive, unsigned version, int retry_after = 0);
@@ -76,6 +77,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Clock::time_point deadline_ = Clock::time_point::max();
   bool timed_out_ = false;
   bool client_gone_ = false;
+  bool linger_ = false;  // drain unread request bytes before closing
   boost::asio::ip::tcp::socket* upstream_ = nullptr;  // the call in progress, for the sweep
   bool watching_ = false;
   std::uint64_t watch_generation_ = 0;
