@@ -8,23 +8,16 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/wall_time.hpp"
+
 using namespace slimfaas::actors;
 using slimfaas::k8s::FunctionConfig;
 using namespace std::chrono_literals;
+using slimfaas::test::epoch;
+using slimfaas::test::TimePoint;
+using slimfaas::test::utc;
 
 namespace {
-
-using TimePoint = WallClock::time_point;
-
-TimePoint utc(int y, unsigned mo, unsigned d, int h, int mi, int s = 0) {
-  std::chrono::sys_days day{std::chrono::year{y} / std::chrono::month{mo} / std::chrono::day{d}};
-  return TimePoint(day) + std::chrono::hours(h) + std::chrono::minutes(mi) + std::chrono::seconds(s);
-}
-
-std::optional<long long> epoch(std::optional<TimePoint> t) {
-  if (!t) return std::nullopt;
-  return std::chrono::duration_cast<std::chrono::seconds>(t->time_since_epoch()).count();
-}
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 

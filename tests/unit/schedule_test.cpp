@@ -6,25 +6,15 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/wall_time.hpp"
+
 using namespace slimfaas::actors;
 using namespace std::chrono_literals;
+using slimfaas::test::epoch;
+using slimfaas::test::TimePoint;
+using slimfaas::test::utc;
 
 namespace {
-
-using TimePoint = WallClock::time_point;
-
-// An instant given as a UTC calendar date and time.
-TimePoint utc(int y, unsigned mo, unsigned d, int h, int mi, int s = 0) {
-  std::chrono::sys_days day{std::chrono::year{y} / std::chrono::month{mo} / std::chrono::day{d}};
-  return TimePoint(day) + std::chrono::hours(h) + std::chrono::minutes(mi) + std::chrono::seconds(s);
-}
-
-// Seconds since the epoch, so failures print readable numbers.
-std::optional<long long> epoch(std::optional<TimePoint> t) {
-  if (!t) return std::nullopt;
-  return std::chrono::duration_cast<std::chrono::seconds>(t->time_since_epoch()).count();
-}
-long long epoch(TimePoint t) { return *epoch(std::optional<TimePoint>(t)); }
 
 const char* kContractExample =
     R"({"TimeZoneID":"Europe/Paris","Default":{"WakeUp":["07:00"],"ScaleDownTimeout":[{"Time":"07:00","Value":20},{"Time":"21:00","Value":10}]}})";
