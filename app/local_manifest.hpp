@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "k8s/process_backend.hpp"
 #include "k8s/function_config.hpp"
 #include "k8s/static_backend.hpp"
 
@@ -63,12 +64,8 @@ struct StateSettings {
   std::filesystem::path directory;  // absolute; default <base>/.slimfaas/<name>
 };
 
-struct HealthCheck {
-  std::string path = "/health";
-  int period_seconds = 1;
-  int timeout_seconds = 2;
-  int startup_timeout_seconds = 120;
-};
+// The manifest's `health` section is what the process backend probes.
+using HealthCheck = k8s::ProcessHealth;
 
 struct LocalFunction {
   std::string name;
