@@ -31,7 +31,14 @@ std::shared_ptr<ReplicaLoad> AdmissionBoard::try_claim() {
       }
     }
     if (!best) break;
-    if (best->in_flight.compare_exchange_strong(best_load, best_load + 1)) return (*set)[best_index];
+    if (best->in_flight.compare_exchange_strong(best_load, best_load + 1)) {
+      // The actor marks a replica draining, then reads its in-flight count;
+      // this claims, then reads the mark. One of the two sees the other, so a
+      // drain never misses a call that got through (a back-out here is
+      // noticed by the drain's own deadline at worst).
+      if (!best->draining.load()) return (*set)[best_index];
+      best->in_flight.fetch_sub(1);
+    }
   }
   in_flight_.fetch_sub(1);
   return nullptr;
@@ -42,7 +49,20 @@ bool AdmissionBoard::release(ReplicaLoad& replica) {
   in_flight_.fetch_sub(1);
   // Pairs with the actor publishing the line's length before it tries to
   // admit: either it sees this free slot, or this sees its waiter.
-  return waiters_.load() > 0;
+  return waiters_.load() > 0 || replica.draining.load();
+}
+
+void AdmissionBoard::mark_draining(std::size_t keep) {
+  auto set = std::atomic_load(&replicas_);
+  for (std::size_t i = 0; i < set->size(); ++i) (*set)[i]->draining.store(i >= keep);
+}
+
+int AdmissionBoard::draining_in_flight() const {
+  auto set = std::atomic_load(&replicas_);
+  int n = 0;
+  for (const auto& r : *set)
+    if (r->draining.load()) n += r->in_flight.load();
+  return n;
 }
 
 void AdmissionBoard::set_replicas(const std::vector<ReplicaSpec>& specs) {
@@ -55,7 +75,6 @@ void AdmissionBoard::set_replicas(const std::vector<ReplicaSpec>& specs) {
     }
     if (!load) load = std::make_shared<ReplicaLoad>(spec.name, spec.host, spec.port);
     load->ready.store(spec.ready);
-    load->draining.store(false);
     next->push_back(std::move(load));
   }
   std::atomic_store(&replicas_, std::move(next));

@@ -52,16 +52,24 @@ class AdmissionBoard {
   // is at its cap or no replica can take the call. Any thread.
   std::shared_ptr<ReplicaLoad> try_claim();
 
-  // Gives back a slot. Returns true when callers are waiting, so the caller
-  // must tell the actor that a slot is free. Any thread.
+  // Gives back a slot. Returns true when the actor must hear of it: callers
+  // are waiting for a slot, or the replica is draining (its last call ending
+  // lets a scale-down proceed). Any thread.
   bool release(ReplicaLoad& replica);
 
   // True when nobody waits: only then may a call take a slot without the actor.
   bool open() const { return waiters_.load() == 0; }
 
-  // Actor only: replaces the replica set, keeping the load of replicas that
-  // stay (same name and address).
+  // Actor only: replaces the replica set, keeping the load (and draining
+  // mark) of replicas that stay (same name and address).
   void set_replicas(const std::vector<ReplicaSpec>& replicas);
+  // Actor only: replicas at positions >= keep (the backend removes the
+  // highest-indexed replicas first, and reports them in index order) take no
+  // new calls; the others do again.
+  void mark_draining(std::size_t keep);
+  void clear_draining() { mark_draining(SIZE_MAX); }
+  // Calls still running on draining replicas.
+  int draining_in_flight() const;
   void set_limits(int parallel, int per_pod);
   // Actor only: the waiting line's length, published before it tries to
   // admit so that a concurrent release sees it (see release()).

@@ -19,6 +19,11 @@ struct FunctionState {
   std::uint64_t wakes = 0;
   std::uint64_t rejected = 0;
   std::uint64_t queued_total = 0;
+  // A scale-down in progress: replicas at positions >= drain_keep take no new
+  // calls; the scaler hears back once they are idle or the grace is over.
+  std::optional<std::size_t> drain_keep;
+  std::optional<caf::response_promise> drain_reply;
+  std::uint64_t drain_generation = 0;
 };
 
 using Self = caf::stateful_actor<FunctionState>*;
@@ -35,6 +40,29 @@ void admit_waiting(Self self) {
   s.line->admit(*s.setup.board, [&](Line::Waiter& waiter, std::shared_ptr<ReplicaLoad> replica) {
     waiter.reply(grant_admission(s.self_handle, std::move(replica), waiter.deadline));
   });
+}
+
+// Tells the scaler that callers wait and nothing can serve them.
+void signal_demand(Self self) {
+  auto& s = self->state;
+  if (s.setup.scaler && !s.line->empty() && s.setup.board->ready_replicas() == 0)
+    self->send(s.setup.scaler, demand_atom::value, s.setup.definition.name);
+}
+
+void finish_drain(Self self, bool drained) {
+  auto& s = self->state;
+  if (!s.drain_reply) return;
+  s.drain_reply->deliver(drained);
+  s.drain_reply.reset();
+  if (!drained) {
+    s.drain_keep.reset();
+    s.setup.board->clear_draining();
+  }
+}
+
+void check_drain(Self self) {
+  auto& s = self->state;
+  if (s.drain_reply && s.setup.board->draining_in_flight() == 0) finish_drain(self, true);
 }
 
 void arm_expiry(Self self) {
@@ -138,13 +166,14 @@ caf::behavior function_behavior(Self self, FunctionSetup setup) {
         board.set_waiters(static_cast<int>(s.line->size()));
         admit_waiting(self);
         if (!s.line->empty()) {
-          if (board.ready_replicas() == 0 && s.setup.backend) {
-            s.setup.backend->scale(s.setup.definition.name, std::max(1, s.setup.definition.config.replicas_at_start));
-          }
+          signal_demand(self);
           arm_expiry(self);
         }
       },
-      [=](slot_freed_atom) { admit_waiting(self); },
+      [=](slot_freed_atom) {
+        admit_waiting(self);
+        check_drain(self);
+      },
       [=](cancel_atom, std::uint64_t ticket) {
         auto& s = self->state;
         if (auto waiter = s.line->remove(ticket)) {
@@ -165,16 +194,55 @@ caf::behavior function_behavior(Self self, FunctionSetup setup) {
         arm_expiry(self);
       },
       [=](replicas_atom, ReplicaList& replicas) {
-        self->state.setup.board->set_replicas(to_specs(replicas));
+        auto& s = self->state;
+        s.setup.board->set_replicas(to_specs(replicas));
+        // The drained replicas are gone: later replicas at those positions
+        // are new ones. Until then, one restarted during a drain comes back
+        // with a new address and must stay out of service too.
+        if (s.drain_keep && !s.drain_reply && replicas.size() <= *s.drain_keep) s.drain_keep.reset();
+        if (s.drain_keep) s.setup.board->mark_draining(*s.drain_keep);
         admit_waiting(self);
+        check_drain(self);
+        if (s.setup.scaler) {
+          self->send(s.setup.scaler, ready_atom::value, s.setup.definition.name, s.setup.board->ready_replicas());
+          signal_demand(self);
+        }
       },
       [=](wake_atom) {
         auto& s = self->state;
         s.setup.board->touch();
         ++s.wakes;
-        if (s.setup.backend && s.setup.board->ready_replicas() == 0) {
-          s.setup.backend->scale(s.setup.definition.name, std::max(1, s.setup.definition.config.replicas_at_start));
-        }
+        if (s.setup.scaler) self->send(s.setup.scaler, demand_atom::value, s.setup.definition.name);
+      },
+      // The scaler will remove the replicas at positions >= keep: route no
+      // new call to them and answer once their calls are done (true), or
+      // when the grace period is over (true: the backend still stops them
+      // gracefully), or false if the drain was called off.
+      [=](drain_atom, int keep, std::int64_t grace_ms) -> caf::result<bool> {
+        auto& s = self->state;
+        finish_drain(self, false);  // a newer drain supersedes an older one
+        s.drain_keep = static_cast<std::size_t>(std::max(0, keep));
+        s.setup.board->mark_draining(*s.drain_keep);
+        s.drain_reply = self->make_response_promise();
+        auto promise = *s.drain_reply;
+        const auto generation = ++s.drain_generation;
+        self->delayed_send(self, std::chrono::milliseconds(grace_ms), drain_atom::value, generation);
+        check_drain(self);
+        return promise;
+      },
+      [=](drain_atom, std::uint64_t generation) {
+        auto& s = self->state;
+        if (generation != s.drain_generation || !s.drain_reply) return;
+        spdlog::warn("function {}: {} call(s) still running on draining replicas after the grace period",
+                     s.setup.definition.name, s.setup.board->draining_in_flight());
+        finish_drain(self, true);
+      },
+      [=](undrain_atom) {
+        auto& s = self->state;
+        finish_drain(self, false);
+        s.drain_keep.reset();
+        s.setup.board->clear_draining();
+        admit_waiting(self);
       },
       [=](status_atom) -> std::string { return status_object(self).dump(); },
       [=](inspect_atom) -> std::string {

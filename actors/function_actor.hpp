@@ -16,6 +16,9 @@ struct FunctionSetup {
   std::size_t max_waiting = 1000;
   k8s::ReplicaBackend* backend = nullptr;
   std::shared_ptr<AdmissionBoard> board;
+  // Hears demand (a call held with no ready replica, a wake) and readiness;
+  // null when the backend cannot scale (static replicas).
+  caf::actor scaler;
 };
 
 // What the gateway needs to reach a function.

@@ -23,6 +23,14 @@ using inspect_atom = caf::atom_constant<caf::atom("inspect")>;
 using register_atom = caf::atom_constant<caf::atom("register")>;
 using api_atom = caf::atom_constant<caf::atom("api")>;
 using slot_freed_atom = caf::atom_constant<caf::atom("slotfreed")>;
+// Scaling: function actor -> scaler (demand), backend -> scaler (ready),
+// scaler -> itself (tick, drained), scaler -> function actor (drain, undrain).
+using demand_atom = caf::atom_constant<caf::atom("demand")>;
+using ready_atom = caf::atom_constant<caf::atom("ready")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
+using undrain_atom = caf::atom_constant<caf::atom("undrain")>;
+using drained_atom = caf::atom_constant<caf::atom("drained")>;
 
 struct AcquireRequest {
   std::uint64_t ticket = 0;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "app/config.hpp"
+#include "app/local_mode.hpp"
 #include "app/node.hpp"
 
 namespace {
@@ -15,6 +16,7 @@ void usage(std::ostream& out) {
   out << "usage: slimfaas <command> [options]\n\n"
          "commands:\n"
          "  serve      run a node (settings from flags and environment; see `slimfaas serve --help`)\n"
+         "  local      run functions as local processes from a manifest (`slimfaas local --help`)\n"
          "  version    print the version\n"
          "  help       this text\n";
 }
@@ -55,6 +57,7 @@ int main(int argc, char** argv) {
   const std::string command = args[0];
   args.erase(args.begin());
   if (command == "serve") return serve(args);
+  if (command == "local") return slimfaas::app::local_command(args);
   if (command == "version" || command == "--version") {
     std::cout << "slimfaas " << version << "\n";
     return 0;

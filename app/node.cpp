@@ -8,6 +8,8 @@
 #include "actors/function_actor.hpp"
 #include "actors/gateway.hpp"
 #include "actors/inspector_actor.hpp"
+#include "actors/messages.hpp"
+#include "actors/scaler_actor.hpp"
 #include "k8s/static_backend.hpp"
 #include "net/http_server.hpp"
 
@@ -70,9 +72,9 @@ int wait_for_signal() {
 
 }  // namespace
 
-int run_node(const NodeConfig& config) {
-  auto backend = make_backend(config);
+int run_node(const NodeConfig& config) { return run_node(config, make_backend(config)); }
 
+int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> backend, NodeHooks hooks) {
   // Block the stop signals before any thread starts, so every thread
   // inherits the mask and only sigwait() below sees them.
   sigset_t set;
@@ -90,17 +92,38 @@ int run_node(const NodeConfig& config) {
   actors::ActorGateway gateway;
   auto inspector = actors::spawn_inspector(system, config.hostname);
 
+  auto definitions = backend->functions();
+  caf::actor scaler;
+  if (backend->scalable()) {
+    actors::ScalerSetup setup;
+    for (const auto& d : definitions) setup.functions.push_back({d.name, d.config, d.config.replicas_min});
+    setup.gateway = &gateway;
+    setup.backend = backend.get();
+    setup.pod_scaled_up_by_default_when_never_called = config.pod_scaled_up_by_default;
+    setup.drain_grace = config.server.limits.shutdown_grace;
+    scaler = actors::spawn_scaler_actor(system, std::move(setup));
+    actors::register_actor(inspector, "scaler", "scaler", scaler);
+  }
   auto table = std::make_shared<actors::FunctionTable>();
-  for (auto& definition : backend->functions()) {
+  for (auto& definition : definitions) {
     auto name = definition.name;
     auto board = actors::make_board(definition);
     auto actor = actors::spawn_function_actor(
-        system, actors::FunctionSetup{std::move(definition), config.max_waiting_per_function, backend.get(), board});
+        system,
+        actors::FunctionSetup{std::move(definition), config.max_waiting_per_function, backend.get(), board, scaler});
     actors::register_actor(inspector, "function", name, actor);
     table->emplace(name, actors::FunctionHandle{name, actor, board});
   }
   gateway.set_functions(table);
   register_function_gauges(registry, gateway);
+  // Replica changes (a process ready, crashed, stopped) reach the function's
+  // actor at once; it updates its board and tells the scaler.
+  backend->set_listener([table, on_replicas = hooks.on_replicas](const std::string& function,
+                                                                std::vector<k8s::Replica> replicas) {
+    if (on_replicas) on_replicas(function, replicas);
+    if (auto it = table->find(function); it != table->end())
+      caf::anon_send(it->second.actor, actors::replicas_atom::value, actors::ReplicaList(std::move(replicas)));
+  });
 
   auto api = actors::spawn_api_actor(system, actors::ApiSetup{&gateway, inspector, &registry, config.hostname});
   actors::register_actor(inspector, "api", "api", api);
@@ -114,18 +137,23 @@ int run_node(const NodeConfig& config) {
     caf::anon_send_exit(inspector, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(api, caf::exit_reason::user_shutdown);
     for (auto& [_, handle] : *table) caf::anon_send_exit(handle.actor, caf::exit_reason::user_shutdown);
+    if (scaler) caf::anon_send_exit(scaler, caf::exit_reason::user_shutdown);
     return 1;
   }
   std::string ports;
   for (auto p : config.server.ports) ports += (ports.empty() ? "" : ",") + std::to_string(p);
   spdlog::info("node {} serving {} function(s) from the {} backend on {}:{}", config.hostname, table->size(),
                backend->kind(), config.server.address, ports);
+  if (hooks.on_serving) hooks.on_serving();
 
   int signal = wait_for_signal();
   spdlog::info("received {}, draining (grace {} s)", signal == SIGTERM ? "SIGTERM" : "SIGINT",
                std::chrono::duration_cast<std::chrono::seconds>(config.server.limits.shutdown_grace).count());
   server.shutdown();
   gateway.close();
+  // No decision may start or stop a replica while the backend stops them all.
+  if (scaler) caf::anon_send_exit(scaler, caf::exit_reason::user_shutdown);
+  backend->stop();
   for (auto& [_, handle] : *table) caf::anon_send_exit(handle.actor, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(api, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(inspector, caf::exit_reason::user_shutdown);

@@ -52,7 +52,13 @@ namespace {
 
 constexpr int max_backoff_seconds = 30;
 constexpr auto backoff_reset_after = std::chrono::seconds(60);
-constexpr auto startup_retry = std::chrono::milliseconds(50);
+// Until the first successful probe, probe again after 2 ms plus 1/20 of the
+// time since spawn (at most 50 ms): readiness is seen within ~5% of the
+// function's own start time, and a slow starter costs few failed connects.
+std::chrono::milliseconds startup_retry(Clock::duration since_spawn) {
+  const auto grown = std::chrono::milliseconds(2) + std::chrono::duration_cast<std::chrono::milliseconds>(since_spawn / 20);
+  return std::min<std::chrono::milliseconds>(grown, std::chrono::milliseconds(50));
+}
 
 void replace_all(std::string& s, const std::string& from, const std::string& to) {
   for (std::size_t pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size()))
@@ -108,6 +114,93 @@ asio::awaitable<bool> probe(std::uint16_t port, std::string path, std::chrono::m
   const unsigned code = parser.get().result_int();
   stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   co_return code >= 200 && code < 300;
+}
+
+
+// ------------------------------------------------------------ replica guard
+//
+// Every replica runs under a guard: the backend forks the guard (leader of a
+// new process group, PR_SET_PDEATHSIG set), and the guard forks the
+// function's command into the same group. The backend sees one process (the
+// guard, whose exit status mirrors the command's) and signals the whole
+// group. What the guard adds: when slimfaas dies without stopping its
+// replicas (kill -9, a crash), the guard hears of it and stops the whole
+// group, grandchildren included (a PDEATHSIG on the command alone would
+// miss what a shell or `npm run` starts). Only async-signal-safe calls here:
+// this runs in a child of a multi-threaded process.
+
+constexpr int guard_parent_died_signal = SIGUSR2;
+constexpr unsigned guard_orphan_grace_seconds = 5;
+
+volatile sig_atomic_t guard_parent_died = 0;
+volatile sig_atomic_t guard_alarm = 0;
+
+void guard_on_signal(int sig) {
+  if (sig == guard_parent_died_signal) guard_parent_died = 1;
+  if (sig == SIGALRM) guard_alarm = 1;
+  // SIGCHLD only wakes sigsuspend; SIGTERM/SIGINT/SIGHUP reach the whole
+  // group, so the command has them too: the guard outlives it to report.
+}
+
+[[noreturn]] void guard_and_exec(char* const argv[], char* const envp[], const char* cwd,
+                                 const std::string& chdir_failed, const std::string& exec_failed) {
+  const int handled[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGALRM, guard_parent_died_signal};
+  sigset_t block;
+  ::sigemptyset(&block);
+  for (int sig : handled) ::sigaddset(&block, sig);
+  ::sigprocmask(SIG_SETMASK, &block, nullptr);
+  struct sigaction act {};
+  act.sa_handler = guard_on_signal;
+  for (int sig : handled) ::sigaction(sig, &act, nullptr);
+
+  const pid_t worker = ::fork();
+  if (worker == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the guard never leaves it behind
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig)
+      if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (cwd && ::chdir(cwd) != 0) {
+      [[maybe_unused]] auto n = ::write(2, chdir_failed.data(), chdir_failed.size());
+      ::_exit(127);
+    }
+    environ = const_cast<char**>(envp);
+    ::execvp(argv[0], argv);
+    [[maybe_unused]] auto n = ::write(2, exec_failed.data(), exec_failed.size());
+    ::_exit(127);
+  }
+  if (worker < 0) ::_exit(127);
+
+  sigset_t wait_for_any;
+  ::sigemptyset(&wait_for_any);
+  bool orphaned = false;
+  for (;;) {
+    int status = 0;
+    if (::waitpid(worker, &status, WNOHANG) == worker) {
+      if (orphaned) ::kill(0, SIGKILL);  // nobody will reap the rest of the group
+      if (WIFEXITED(status)) ::_exit(WEXITSTATUS(status));
+      const int sig = WTERMSIG(status);
+      struct sigaction dfl {};
+      dfl.sa_handler = SIG_DFL;
+      ::sigaction(sig, &dfl, nullptr);
+      sigset_t only;
+      ::sigemptyset(&only);
+      ::sigaddset(&only, sig);
+      ::sigprocmask(SIG_UNBLOCK, &only, nullptr);
+      ::raise(sig);
+      ::_exit(128 + sig);
+    }
+    if (guard_parent_died && !orphaned) {
+      orphaned = true;
+      ::kill(0, SIGTERM);  // the whole group; the guard itself has it blocked
+      ::alarm(guard_orphan_grace_seconds);
+    }
+    if (guard_alarm) ::kill(0, SIGKILL);
+    ::sigsuspend(&wait_for_any);
+  }
 }
 
 struct Rep {
@@ -279,29 +372,16 @@ struct ProcessBackend::Impl {
     const pid_t pid = ::fork();
     if (pid == 0) {
       ::setpgid(0, 0);
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      // The guard hears of our death even when we are killed with -9.
+      ::prctl(PR_SET_PDEATHSIG, guard_parent_died_signal);
       if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
-      sigset_t none;
-      ::sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      struct sigaction dfl {};
-      dfl.sa_handler = SIG_DFL;
-      for (int sig = 1; sig < NSIG; ++sig)
-        if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
       ::dup2(null_fd, 0);
       ::dup2(log_fd, 1);
       ::dup2(log_fd, 2);
 #ifdef SYS_close_range
       ::syscall(SYS_close_range, 3U, ~0U, 0U);
 #endif
-      if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) {
-        [[maybe_unused]] auto n = ::write(2, chdir_failed.data(), chdir_failed.size());
-        ::_exit(127);
-      }
-      environ = envp.data();
-      ::execvp(argv[0], argv.data());
-      [[maybe_unused]] auto n = ::write(2, exec_failed.data(), exec_failed.size());
-      ::_exit(127);
+      guard_and_exec(argv.data(), envp.data(), cwd.empty() ? nullptr : cwd.c_str(), chdir_failed, exec_failed);
     }
     const int fork_errno = errno;
     ::close(log_fd);
@@ -387,7 +467,8 @@ struct ProcessBackend::Impl {
     asio::steady_timer timer(io);
     boost::system::error_code ec;
     const auto timeout = std::chrono::milliseconds(std::max(1, health.timeout_seconds) * 1000);
-    const auto deadline = Clock::now() + std::chrono::seconds(health.startup_timeout_seconds);
+    const auto spawned = Clock::now();
+    const auto deadline = spawned + std::chrono::seconds(health.startup_timeout_seconds);
     for (;;) {
       const bool ok = co_await probe(port, health.path, timeout);
       if (rep->health_gen != gen) co_return;
@@ -403,7 +484,7 @@ struct ProcessBackend::Impl {
         if (rep->pid > 0) ::kill(-rep->pid, SIGKILL);
         co_return;
       }
-      timer.expires_after(startup_retry);
+      timer.expires_after(startup_retry(Clock::now() - spawned));
       co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       if (rep->health_gen != gen) co_return;
     }

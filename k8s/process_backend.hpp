@@ -71,6 +71,7 @@ class ProcessBackend final : public ReplicaBackend {
   ProcessBackend& operator=(const ProcessBackend&) = delete;
 
   const char* kind() const override { return "process"; }
+  bool scalable() const override { return true; }
   std::vector<FunctionDefinition> functions() const override;
   // Clamped to [0, config.max_replicas()]; non-blocking.
   void scale(const std::string& function, int replicas) override;
@@ -83,7 +84,7 @@ class ProcessBackend final : public ReplicaBackend {
 
   // Stops every replica (SIGTERM, SIGKILL after the grace period), reaps them
   // and joins the backend thread. Idempotent; the destructor calls it.
-  void stop();
+  void stop() override;
 
   struct Impl;
 

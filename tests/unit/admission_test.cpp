@@ -181,12 +181,45 @@ TEST_CASE("AdmissionBoard: draining replicas are never chosen", "[admission]") {
   replica_named(board, "r1")->draining.store(true);
   CHECK(board.ready_replicas() == 0);
 
-  // A fresh replica set clears draining.
+  // A new report of the same replicas keeps the marks: the actor owns them.
   board.set_replicas(ready_replicas(2));
+  CHECK(replica_named(board, "r0")->draining.load());
+  board.clear_draining();
   CHECK_FALSE(replica_named(board, "r0")->draining.load());
   auto r = board.try_claim();
   REQUIRE(r);
   CHECK(r->name == "r0");
+}
+
+TEST_CASE("AdmissionBoard: mark_draining takes the last replicas out of service", "[admission]") {
+  AdmissionBoard board(100, 10);
+  board.set_replicas(ready_replicas(3));
+  board.mark_draining(1);
+  CHECK_FALSE(replica_named(board, "r0")->draining.load());
+  CHECK(replica_named(board, "r1")->draining.load());
+  CHECK(replica_named(board, "r2")->draining.load());
+  CHECK(board.ready_replicas() == 1);
+  for (int i = 0; i < 5; ++i) CHECK(board.try_claim()->name == "r0");
+  CHECK(board.draining_in_flight() == 0);
+  board.mark_draining(3);
+  CHECK(board.ready_replicas() == 3);
+}
+
+TEST_CASE("AdmissionBoard: the end of a call on a draining replica is reported", "[admission]") {
+  AdmissionBoard board(100, 10);
+  board.set_replicas(ready_replicas(2));
+  auto a = board.try_claim();
+  auto b = board.try_claim();
+  REQUIRE(a);
+  REQUIRE(b);
+  REQUIRE(a->name != b->name);
+  board.mark_draining(1);  // r1 goes
+  auto& on_r1 = a->name == "r1" ? a : b;
+  auto& on_r0 = a->name == "r1" ? b : a;
+  CHECK(board.draining_in_flight() == 1);
+  CHECK_FALSE(board.release(*on_r0));  // nobody waits, r0 is not draining
+  CHECK(board.release(*on_r1));        // the drain must hear of it
+  CHECK(board.draining_in_flight() == 0);
 }
 
 TEST_CASE("AdmissionBoard: release reports waiters only when they were published", "[admission]") {

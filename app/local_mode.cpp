@@ -1,0 +1,309 @@
+#include "app/local_mode.hpp"
+
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <spdlog/spdlog.h>
+#include <stdexcept>
+
+#include "app/config.hpp"
+#include "app/node.hpp"
+#include "k8s/process_backend.hpp"
+
+namespace slimfaas::app {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr const char* marker_file = ".slimfaas-local.json";
+constexpr int marker_schema = 1;
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct LocalArgs {
+  std::string command;  // validate | up
+  std::vector<fs::path> files;
+  std::vector<fs::path> env_files;
+  bool clean = false;
+  bool help = false;
+};
+
+void usage(std::ostream& out) {
+  out << "usage: slimfaas local validate [-f FILE]... [--env-file FILE]...\n"
+         "       slimfaas local up [-f FILE]... [--env-file FILE]... [--clean]\n\n"
+         "  -f, --file FILE   manifest; repeat to overlay left to right (default: "
+      << default_manifest_file
+      << ")\n"
+         "  --env-file FILE   dotenv values for ${VAR}; repeatable, later files win, the environment wins over all\n"
+         "  --clean           delete the state directory first (only one marked as slimfaas's)\n";
+}
+
+LocalArgs parse_args(const std::vector<std::string>& args) {
+  LocalArgs out;
+  if (args.empty()) throw UsageError("missing subcommand (validate or up)");
+  out.command = args[0];
+  if (out.command == "--help" || out.command == "-h" || out.command == "help") {
+    out.help = true;
+    return out;
+  }
+  if (out.command != "validate" && out.command != "up")
+    throw UsageError("unknown subcommand '" + out.command + "' (validate or up)");
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    std::string arg = args[i];
+    std::optional<std::string> inline_value;
+    if (auto eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+      inline_value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+    }
+    auto value = [&]() -> std::string {
+      if (inline_value) return *inline_value;
+      if (i + 1 >= args.size()) throw UsageError(arg + " needs a value");
+      return args[++i];
+    };
+    if (arg == "-f" || arg == "--file") out.files.emplace_back(value());
+    else if (arg == "--env-file") out.env_files.emplace_back(value());
+    else if (arg == "--clean" && out.command == "up" && !inline_value) out.clean = true;
+    else if (arg == "--help" || arg == "-h") out.help = true;
+    else throw UsageError("unknown option '" + args[i] + "'");
+  }
+  if (out.files.empty()) out.files.emplace_back(default_manifest_file);
+  return out;
+}
+
+// Loads the manifests; prints every problem and returns nullopt when any.
+std::optional<LocalManifest> load(const LocalArgs& args) {
+  auto result = load_manifests(args.files, args.env_files, current_environment());
+  if (result.ok()) return std::move(result.manifest);
+  for (const auto& p : result.problems) std::cerr << to_string(p) << "\n";
+  std::cerr << "slimfaas local: " << result.problems.size() << (result.problems.size() == 1 ? " problem" : " problems")
+            << "; nothing started\n";
+  return std::nullopt;
+}
+
+std::string replicas_text(int n) { return std::to_string(n) + (n == 1 ? " replica" : " replicas"); }
+
+std::vector<k8s::ProcessFunction> process_functions(const LocalManifest& manifest) {
+  std::vector<k8s::ProcessFunction> out;
+  for (const auto& f : manifest.functions) {
+    if (!f.managed) {
+      std::cout << "  function " << f.name << ": skipped (SlimFaas/Function is not \"true\")\n";
+      continue;
+    }
+    k8s::ProcessFunction p;
+    p.name = f.name;
+    p.annotations = f.annotations;
+    p.command = f.command;
+    p.working_directory = f.working_directory;
+    p.environment = f.environment;
+    p.health = f.health;
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+// Prints each function's readiness as it changes, and the entrypoint once
+// every function that starts with replicas has them ready.
+class Progress {
+ public:
+  Progress(const LocalManifest& manifest, const std::vector<k8s::ProcessFunction>& functions) {
+    port_ = manifest.cluster.entrypoint_port;
+    for (const auto& f : functions) {
+      const auto config = k8s::parse_annotations(f.annotations);
+      const int start = std::min(config.replicas_min, config.max_replicas());
+      if (start > 0) waiting_for_.insert(f.name);
+    }
+  }
+
+  void serving(int node, int port) {
+    std::lock_guard lock(mutex_);
+    std::cout << "  node " << node << ": serving on http://127.0.0.1:" << port << std::endl;
+    serving_ = true;
+    maybe_print_entrypoint();
+  }
+
+  void replicas(const std::string& function, const std::vector<k8s::Replica>& replicas) {
+    std::lock_guard lock(mutex_);
+    int ready = 0;
+    for (const auto& r : replicas) ready += r.ready ? 1 : 0;
+    const auto state = std::make_pair(static_cast<int>(replicas.size()), ready);
+    auto [it, inserted] = last_.try_emplace(function, state);
+    if (!inserted && it->second == state) return;
+    it->second = state;
+    if (replicas.empty()) {
+      std::cout << "  function " << function << ": 0 replicas (wakes on the first call)" << std::endl;
+    } else {
+      std::cout << "  function " << function << ": " << ready << "/" << replicas.size() << " ready"
+                << (ready < static_cast<int>(replicas.size()) ? " (starting)" : "") << std::endl;
+    }
+    if (ready > 0) waiting_for_.erase(function);
+    maybe_print_entrypoint();
+  }
+
+ private:
+  void maybe_print_entrypoint() {
+    if (printed_ || !serving_ || !waiting_for_.empty()) return;
+    printed_ = true;
+    std::cout << "\nEntrypoint: http://127.0.0.1:" << port_ << "\n" << std::endl;
+  }
+
+  std::mutex mutex_;
+  int port_ = 0;
+  bool serving_ = false;
+  bool printed_ = false;
+  std::set<std::string> waiting_for_;
+  std::map<std::string, std::pair<int, int>> last_;
+};
+
+int validate(const LocalArgs& args) {
+  auto manifest = load(args);
+  if (!manifest) return 2;
+  std::cout << "valid: " << manifest->name << " (" << manifest->functions.size() << " function"
+            << (manifest->functions.size() == 1 ? "" : "s") << ", " << manifest->cluster.nodes << " node"
+            << (manifest->cluster.nodes == 1 ? "" : "s") << ", entrypoint port " << manifest->cluster.entrypoint_port
+            << ")\n";
+  for (const auto& f : manifest->functions) {
+    std::cout << "  " << f.name << ": ReplicasMin " << f.config.replicas_min << ", ReplicasAtStart "
+              << f.config.replicas_at_start << ", max " << f.config.max_replicas() << "\n";
+  }
+  return 0;
+}
+
+int up(const LocalArgs& args) {
+  auto manifest = load(args);
+  if (!manifest) return 2;
+  for (const auto& f : manifest->functions) {
+    if (f.debug_url) {
+      std::cerr << "slimfaas local: functions." << f.name
+                << ".debugUrl: routing to an already-running process is not supported by this build yet "
+                   "(see docs/local-mode.md); remove the overlay that sets it\n";
+      return 2;
+    }
+  }
+  fs::path state;
+  try {
+    state = prepare_state_directory(*manifest, args.clean);
+  } catch (const std::exception& e) {
+    std::cerr << "slimfaas local: " << e.what() << "\n";
+    return 2;
+  }
+
+  spdlog::set_level(spdlog::level::from_str(node_log_level(manifest->cluster.node_log_level)));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+
+  std::cout << "slimfaas local: " << manifest->name << " (state " << state.string() << ", "
+            << to_string(manifest->state.mode) << ")\n";
+  if (manifest->cluster.nodes > 1) {
+    std::cout << "  cluster.nodes is " << manifest->cluster.nodes
+              << ": this build runs one node (several nodes need SlimData; see docs/local-mode.md)\n";
+  }
+
+  NodeConfig config;
+  config.server.address = "127.0.0.1";
+  config.server.ports = {static_cast<std::uint16_t>(manifest->cluster.entrypoint_port),
+                         static_cast<std::uint16_t>(manifest->cluster.node_http_port(0))};
+  config.hostname = manifest->name + "-node-0";
+  config.log_level = node_log_level(manifest->cluster.node_log_level);
+  config.slimdata_directory = (state / "node-0").string();
+
+  auto functions = process_functions(*manifest);
+  Progress progress(*manifest, functions);
+  for (const auto& f : functions) {
+    const auto c = k8s::parse_annotations(f.annotations);
+    const int start = std::min(c.replicas_min, c.max_replicas());
+    if (start > 0) std::cout << "  function " << f.name << ": starting " << replicas_text(start) << "\n";
+  }
+
+  int code = 0;
+  try {
+    auto backend = std::make_unique<k8s::ProcessBackend>(
+        std::move(functions), k8s::ProcessPortRange{manifest->process_ports.from, manifest->process_ports.to}, state);
+    NodeHooks hooks;
+    hooks.on_serving = [&] { progress.serving(0, manifest->cluster.node_http_port(0)); };
+    hooks.on_replicas = [&](const std::string& function, const std::vector<k8s::Replica>& replicas) {
+      progress.replicas(function, replicas);
+    };
+    code = run_node(config, std::move(backend), std::move(hooks));
+  } catch (const std::exception& e) {
+    std::cerr << "slimfaas local: " << e.what() << "\n";
+    code = 1;
+  }
+  if (manifest->state.mode == StateMode::Ephemeral) {
+    std::error_code ec;
+    fs::remove_all(state, ec);
+  }
+  std::cout << "slimfaas local: stopped" << std::endl;
+  return code;
+}
+
+}  // namespace
+
+std::string node_log_level(const std::string& manifest_level) {
+  static const std::map<std::string, std::string> levels{
+      {"Trace", "trace"}, {"Debug", "debug"},       {"Information", "info"}, {"Warning", "warn"},
+      {"Error", "error"}, {"Critical", "critical"}, {"None", "off"}};
+  auto it = levels.find(manifest_level);
+  return it == levels.end() ? "error" : it->second;
+}
+
+fs::path prepare_state_directory(const LocalManifest& manifest, bool clean) {
+  const fs::path dir = manifest.state.directory;
+  const fs::path marker = dir / marker_file;
+  std::error_code ec;
+  const bool exists = fs::exists(dir, ec);
+  const bool ours = fs::exists(marker, ec);
+  if (exists && !ours && !fs::is_empty(dir, ec)) {
+    throw std::runtime_error("state directory " + dir.string() + " exists and is not slimfaas's (no " + marker_file +
+                             "); choose another state.directory or empty it yourself");
+  }
+  if (clean && ours) {
+    fs::remove_all(dir, ec);
+    if (ec) throw std::runtime_error("cannot delete " + dir.string() + ": " + ec.message());
+  } else if (ours) {
+    json existing;
+    try {
+      std::ifstream in(marker);
+      existing = json::parse(in);
+    } catch (const std::exception&) {
+      throw std::runtime_error(marker.string() + " is unreadable; start with --clean to reset the state");
+    }
+    if (existing.value("schemaVersion", 0) != marker_schema)
+      throw std::runtime_error(marker.string() + " has an unsupported schema; start with --clean to reset the state");
+    if (existing.value("nodes", 0) != manifest.cluster.nodes)
+      throw std::runtime_error("the state in " + dir.string() + " belongs to a cluster of " +
+                               std::to_string(existing.value("nodes", 0)) + " node(s), the manifest asks for " +
+                               std::to_string(manifest.cluster.nodes) + "; start with --clean to reset it");
+  }
+  fs::create_directories(dir / "logs", ec);
+  if (ec) throw std::runtime_error("cannot create " + (dir / "logs").string() + ": " + ec.message());
+  if (!fs::exists(marker)) {
+    std::ofstream out(marker);
+    out << json{{"schemaVersion", marker_schema}, {"name", manifest.name}, {"nodes", manifest.cluster.nodes}}.dump(2)
+        << "\n";
+    if (!out) throw std::runtime_error("cannot write " + marker.string());
+  }
+  return dir;
+}
+
+int local_command(const std::vector<std::string>& args) {
+  LocalArgs parsed;
+  try {
+    parsed = parse_args(args);
+  } catch (const UsageError& e) {
+    std::cerr << "slimfaas local: " << e.what() << "\n";
+    usage(std::cerr);
+    return 2;
+  }
+  if (parsed.help) {
+    usage(std::cout);
+    return 0;
+  }
+  return parsed.command == "validate" ? validate(parsed) : up(parsed);
+}
+
+}  // namespace slimfaas::app
