@@ -1,0 +1,446 @@
+#include "store/state_machine.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <stdexcept>
+
+#include "store/state_machine_codec.hpp"
+
+// Result layouts (after the status byte) are the ones results:: decodes in
+// state_machine_commands.cpp; the unit tests round-trip every operation.
+//
+// Snapshot format, version 1:
+//   u8 version | varint last_applied | varint clock_ms | varint next_element_id
+//   varint kv count      { bytes key | bytes value | varint expires_at }
+//   varint hash count    { bytes name | varint field count { bytes field | bytes value } }
+//   varint queue count   { bytes name | varint item count
+//                          { varint id | varint visible_at | varint lease_until |
+//                            varint takes | bytes payload } }
+//   varint counter count { bytes name | zigzag value }
+// Maps are written in key order, so equal states give equal bytes.
+
+namespace slimfaas::store {
+namespace {
+
+using codec::kMaxVarintBytes;
+using codec::MalformedError;
+using codec::Reader;
+using codec::Writer;
+
+constexpr std::uint8_t kSnapshotVersion = 1;
+
+Writer ok(std::size_t reserve = 0) {
+  Writer w(1 + reserve);
+  w.u8(static_cast<std::uint8_t>(results::Status::Ok));
+  return w;
+}
+std::string ok_flag(bool flag) { return std::move(ok(1).u8(flag ? 1 : 0)).take(); }
+std::string error(std::string_view message) {
+  Writer w(1 + kMaxVarintBytes + message.size());
+  w.u8(static_cast<std::uint8_t>(results::Status::Error)).bytes(message);
+  return std::move(w).take();
+}
+std::string already_applied() {
+  return std::string(1, static_cast<char>(results::Status::AlreadyApplied));
+}
+
+TimeMs saturating_add(TimeMs a, std::uint64_t b) {
+  return b > std::numeric_limits<TimeMs>::max() - a ? std::numeric_limits<TimeMs>::max() : a + b;
+}
+
+}  // namespace
+
+// --- queue indexes ---------------------------------------------------------
+
+void StateMachine::Queue::index(ElementId id, const QueueItem& item, TimeMs clock) {
+  if (item.available_at() <= clock)
+    ready.insert(id);
+  else
+    pending.emplace(item.available_at(), id);
+}
+
+void StateMachine::Queue::unindex(ElementId id, const QueueItem& item) {
+  if (ready.erase(id) == 0) pending.erase({item.available_at(), id});
+}
+
+// --- apply -----------------------------------------------------------------
+
+std::string StateMachine::apply(const Entry& entry) {
+  if (entry.index <= last_applied_) return already_applied();
+  if (entry.index != last_applied_ + 1)
+    throw std::logic_error("state machine: entry " + std::to_string(entry.index) +
+                           " applied after " + std::to_string(last_applied_) +
+                           " (entries skipped)");
+  last_applied_ = entry.index;
+  if (entry.kind == Entry::Kind::Noop) return std::move(ok()).take();
+  try {
+    return execute(entry.data);
+  } catch (const MalformedError& e) {
+    return error(std::string("malformed command: ") + e.what());
+  }
+}
+
+void StateMachine::advance_clock(TimeMs now_ms) {
+  if (now_ms <= clock_ms_) return;
+  clock_ms_ = now_ms;
+  while (!kv_expiry_.empty() && kv_expiry_.begin()->first <= clock_ms_) {
+    auto it = kv_.find(kv_expiry_.begin()->second);
+    kv_expiry_.erase(kv_expiry_.begin());
+    if (it != kv_.end()) kv_.erase(it);
+  }
+}
+
+void StateMachine::erase_kv(std::map<std::string, KvValue, std::less<>>::iterator it) {
+  if (it->second.expires_at != 0) kv_expiry_.erase({it->second.expires_at, it->first});
+  kv_.erase(it);
+}
+
+// Every case reads all its fields (and checks nothing trails) before it
+// changes anything: a malformed command leaves the state as it was.
+std::string StateMachine::execute(std::string_view command) {
+  Reader r(command);
+  const auto op = static_cast<Opcode>(r.u8());
+  switch (op) {
+    case Opcode::KvSet: {
+      std::string_view key = r.bytes();
+      std::string_view value = r.bytes();
+      TimeMs now = r.varint();
+      std::uint64_t ttl = r.varint();
+      r.expect_end();
+      advance_clock(now);
+      auto it = kv_.find(key);
+      if (it == kv_.end()) {
+        it = kv_.emplace(std::string(key), KvValue{}).first;
+      } else if (it->second.expires_at != 0) {
+        kv_expiry_.erase({it->second.expires_at, it->first});
+      }
+      it->second.value.assign(value);
+      // From the machine's clock, not the proposer's: a lagging proposer's
+      // key still lives its whole TTL.
+      it->second.expires_at = ttl == 0 ? 0 : saturating_add(clock_ms_, ttl);
+      if (it->second.expires_at != 0) kv_expiry_.emplace(it->second.expires_at, it->first);
+      return std::move(ok()).take();
+    }
+    case Opcode::KvDelete: {
+      std::string_view key = r.bytes();
+      r.expect_end();
+      auto it = kv_.find(key);
+      if (it == kv_.end()) return ok_flag(false);
+      erase_kv(it);
+      return ok_flag(true);
+    }
+    case Opcode::HashSet: {
+      std::string_view hash = r.bytes();
+      std::string_view field = r.bytes();
+      std::string_view value = r.bytes();
+      r.expect_end();
+      auto h = hashes_.find(hash);
+      if (h == hashes_.end()) h = hashes_.emplace(std::string(hash), decltype(h->second){}).first;
+      auto f = h->second.find(field);
+      if (f != h->second.end()) {
+        f->second.assign(value);
+        return ok_flag(false);
+      }
+      h->second.emplace(std::string(field), std::string(value));
+      return ok_flag(true);
+    }
+    case Opcode::HashDelete: {
+      std::string_view hash = r.bytes();
+      std::string_view field = r.bytes();
+      r.expect_end();
+      auto h = hashes_.find(hash);
+      if (h == hashes_.end()) return ok_flag(false);
+      auto f = h->second.find(field);
+      if (f == h->second.end()) return ok_flag(false);
+      h->second.erase(f);
+      if (h->second.empty()) hashes_.erase(h);
+      return ok_flag(true);
+    }
+    case Opcode::HashClear: {
+      std::string_view hash = r.bytes();
+      r.expect_end();
+      auto h = hashes_.find(hash);
+      std::uint64_t removed = 0;
+      if (h != hashes_.end()) {
+        removed = h->second.size();
+        hashes_.erase(h);
+      }
+      return std::move(ok(kMaxVarintBytes).varint(removed)).take();
+    }
+    case Opcode::QueuePush: {
+      std::string_view name = r.bytes();
+      std::string_view payload = r.bytes();
+      r.expect_end();
+      auto q = queues_.find(name);
+      if (q == queues_.end()) q = queues_.emplace(std::string(name), Queue{}).first;
+      ElementId id = next_element_id_++;
+      q->second.items.emplace(id, QueueItem{std::string(payload), 0, 0, 0});
+      q->second.ready.insert(id);
+      return std::move(ok(kMaxVarintBytes).varint(id)).take();
+    }
+    case Opcode::QueueTake: {
+      std::string_view name = r.bytes();
+      std::uint64_t max_items = r.varint();
+      TimeMs now = r.varint();
+      std::uint64_t lease = r.varint();
+      r.expect_end();
+      advance_clock(now);
+      auto q = queues_.find(name);
+      if (q == queues_.end() || max_items == 0) return std::move(ok(1).varint(0)).take();
+      Queue& queue = q->second;
+      // Leases that ended and retry times that came: visible again.
+      while (!queue.pending.empty() && queue.pending.begin()->first <= clock_ms_) {
+        queue.ready.insert(queue.pending.begin()->second);
+        queue.pending.erase(queue.pending.begin());
+      }
+      const std::size_t count = std::min<std::uint64_t>(max_items, queue.ready.size());
+      std::size_t bytes = kMaxVarintBytes;
+      auto it = queue.ready.begin();
+      for (std::size_t i = 0; i < count; ++i, ++it)
+        bytes += 3 * kMaxVarintBytes + queue.items.at(*it).payload.size();
+      Writer w = ok(bytes);
+      w.varint(count);
+      // A zero lease would hand the item out again at once; one ms at least.
+      const TimeMs lease_until = saturating_add(clock_ms_, std::max<std::uint64_t>(lease, 1));
+      for (std::size_t i = 0; i < count; ++i) {
+        ElementId id = *queue.ready.begin();
+        queue.ready.erase(queue.ready.begin());
+        QueueItem& item = queue.items.at(id);
+        item.lease_until = lease_until;
+        w.varint(id).varint(item.takes).bytes(item.payload);
+        ++item.takes;
+        queue.pending.emplace(lease_until, id);
+      }
+      return std::move(w).take();
+    }
+    case Opcode::QueueAck: {
+      std::string_view name = r.bytes();
+      ElementId id = r.varint();
+      r.expect_end();
+      auto q = queues_.find(name);
+      if (q == queues_.end()) return ok_flag(false);
+      auto item = q->second.items.find(id);
+      if (item == q->second.items.end()) return ok_flag(false);
+      q->second.unindex(id, item->second);
+      q->second.items.erase(item);
+      if (q->second.items.empty()) queues_.erase(q);
+      return ok_flag(true);
+    }
+    case Opcode::QueueRequeue: {
+      std::string_view name = r.bytes();
+      ElementId id = r.varint();
+      std::uint64_t try_number = r.varint();
+      TimeMs visible_at = r.varint();
+      r.expect_end();
+      auto outcome = [](RequeueOutcome o) {
+        return std::move(ok(1).u8(static_cast<std::uint8_t>(o))).take();
+      };
+      auto q = queues_.find(name);
+      if (q == queues_.end()) return outcome(RequeueOutcome::NotFound);
+      auto item = q->second.items.find(id);
+      if (item == q->second.items.end()) return outcome(RequeueOutcome::NotFound);
+      if (std::uint64_t(item->second.takes) != try_number + 1) return outcome(RequeueOutcome::Stale);
+      q->second.unindex(id, item->second);
+      item->second.lease_until = 0;
+      item->second.visible_at = visible_at;
+      q->second.index(id, item->second, clock_ms_);
+      return outcome(RequeueOutcome::Requeued);
+    }
+    case Opcode::CounterAdd: {
+      std::string_view name = r.bytes();
+      std::int64_t delta = r.zigzag();
+      r.expect_end();
+      auto c = counters_.find(name);
+      if (c == counters_.end()) c = counters_.emplace(std::string(name), 0).first;
+      // Wraps on overflow (unsigned arithmetic) instead of undefined behavior.
+      c->second = static_cast<std::int64_t>(static_cast<std::uint64_t>(c->second) +
+                                            static_cast<std::uint64_t>(delta));
+      return std::move(ok(kMaxVarintBytes).zigzag(c->second)).take();
+    }
+    case Opcode::KvGet:
+    case Opcode::HashGet:
+    case Opcode::HashGetAll:
+    case Opcode::QueueStatus:
+    case Opcode::QueueItem:
+    case Opcode::CounterGet:
+      return error("a query was proposed as a command (opcode " + std::to_string(int(op)) + ")");
+  }
+  return error("unknown command opcode " + std::to_string(int(op)));
+}
+
+// --- query -----------------------------------------------------------------
+
+const StateMachine::KvValue* StateMachine::live_kv(std::string_view key, TimeMs now_ms) const {
+  auto it = kv_.find(key);
+  if (it == kv_.end()) return nullptr;
+  if (it->second.expires_at != 0 && it->second.expires_at <= std::max(now_ms, clock_ms_)) return nullptr;
+  return &it->second;
+}
+
+std::string StateMachine::query(std::string_view query) const {
+  try {
+    Reader r(query);
+    const auto op = static_cast<Opcode>(r.u8());
+    switch (op) {
+      case Opcode::KvGet: {
+        std::string_view key = r.bytes();
+        TimeMs now = r.varint();
+        r.expect_end();
+        const KvValue* value = live_kv(key, now);
+        if (value == nullptr) return ok_flag(false);
+        return std::move(ok(1 + kMaxVarintBytes + value->value.size()).u8(1).bytes(value->value)).take();
+      }
+      case Opcode::HashGet: {
+        std::string_view hash = r.bytes();
+        std::string_view field = r.bytes();
+        r.expect_end();
+        auto h = hashes_.find(hash);
+        if (h == hashes_.end()) return ok_flag(false);
+        auto f = h->second.find(field);
+        if (f == h->second.end()) return ok_flag(false);
+        return std::move(ok(1 + kMaxVarintBytes + f->second.size()).u8(1).bytes(f->second)).take();
+      }
+      case Opcode::HashGetAll: {
+        std::string_view hash = r.bytes();
+        r.expect_end();
+        auto h = hashes_.find(hash);
+        if (h == hashes_.end()) return std::move(ok(1).varint(0)).take();
+        std::size_t bytes = kMaxVarintBytes;
+        for (const auto& [field, value] : h->second) bytes += 2 * kMaxVarintBytes + field.size() + value.size();
+        Writer w = ok(bytes);
+        w.varint(h->second.size());
+        for (const auto& [field, value] : h->second) w.bytes(field).bytes(value);
+        return std::move(w).take();
+      }
+      case Opcode::QueueStatus: {
+        std::string_view name = r.bytes();
+        TimeMs now = std::max(r.varint(), clock_ms_);
+        r.expect_end();
+        QueueStatus status;
+        auto q = queues_.find(name);
+        if (q != queues_.end()) {
+          status.ready = q->second.ready.size();
+          for (const auto& [available_at, id] : q->second.pending) {
+            if (available_at <= now)
+              ++status.ready;
+            else if (q->second.items.at(id).lease_until != 0)
+              ++status.in_flight;
+            else
+              ++status.waiting_retry;
+          }
+        }
+        return std::move(ok(3 * kMaxVarintBytes).varint(status.ready).varint(status.in_flight).varint(status.waiting_retry))
+            .take();
+      }
+      case Opcode::QueueItem: {
+        std::string_view name = r.bytes();
+        ElementId id = r.varint();
+        TimeMs now = std::max(r.varint(), clock_ms_);
+        r.expect_end();
+        auto q = queues_.find(name);
+        if (q == queues_.end()) return ok_flag(false);
+        auto item = q->second.items.find(id);
+        if (item == q->second.items.end()) return ok_flag(false);
+        const QueueItem& i = item->second;
+        auto phase = i.available_at() <= now ? QueueItemState::Phase::Ready
+                     : i.lease_until != 0    ? QueueItemState::Phase::InFlight
+                                             : QueueItemState::Phase::WaitingRetry;
+        return std::move(ok(2 + 2 * kMaxVarintBytes)
+                             .u8(1)
+                             .u8(static_cast<std::uint8_t>(phase))
+                             .varint(i.takes)
+                             .varint(i.available_at()))
+            .take();
+      }
+      case Opcode::CounterGet: {
+        std::string_view name = r.bytes();
+        r.expect_end();
+        auto c = counters_.find(name);
+        return std::move(ok(kMaxVarintBytes).zigzag(c == counters_.end() ? 0 : c->second)).take();
+      }
+      default:
+        return error("not a query opcode " + std::to_string(int(op)));
+    }
+  } catch (const MalformedError& e) {
+    return error(std::string("malformed query: ") + e.what());
+  }
+}
+
+// --- snapshot --------------------------------------------------------------
+
+std::string StateMachine::snapshot() const {
+  std::size_t bytes = 1 + 8 * kMaxVarintBytes;
+  for (const auto& [key, v] : kv_) bytes += 3 * kMaxVarintBytes + key.size() + v.value.size();
+  for (const auto& [name, fields] : hashes_) {
+    bytes += 2 * kMaxVarintBytes + name.size();
+    for (const auto& [field, value] : fields) bytes += 2 * kMaxVarintBytes + field.size() + value.size();
+  }
+  for (const auto& [name, queue] : queues_) {
+    bytes += 2 * kMaxVarintBytes + name.size();
+    for (const auto& [id, item] : queue.items) bytes += 5 * kMaxVarintBytes + item.payload.size();
+  }
+  for (const auto& [name, value] : counters_) bytes += 2 * kMaxVarintBytes + name.size();
+
+  Writer w(bytes);
+  w.u8(kSnapshotVersion).varint(last_applied_).varint(clock_ms_).varint(next_element_id_);
+  w.varint(kv_.size());
+  for (const auto& [key, v] : kv_) w.bytes(key).bytes(v.value).varint(v.expires_at);
+  w.varint(hashes_.size());
+  for (const auto& [name, fields] : hashes_) {
+    w.bytes(name).varint(fields.size());
+    for (const auto& [field, value] : fields) w.bytes(field).bytes(value);
+  }
+  w.varint(queues_.size());
+  for (const auto& [name, queue] : queues_) {
+    w.bytes(name).varint(queue.items.size());
+    for (const auto& [id, item] : queue.items)
+      w.varint(id).varint(item.visible_at).varint(item.lease_until).varint(item.takes).bytes(item.payload);
+  }
+  w.varint(counters_.size());
+  for (const auto& [name, value] : counters_) w.bytes(name).zigzag(value);
+  return std::move(w).take();
+}
+
+void StateMachine::restore(std::string_view snapshot) {
+  Reader r(snapshot);
+  if (r.u8() != kSnapshotVersion) throw MalformedError("unsupported state machine snapshot version");
+  StateMachine restored;
+  restored.last_applied_ = r.varint();
+  restored.clock_ms_ = r.varint();
+  restored.next_element_id_ = r.varint();
+  for (std::uint64_t n = r.varint(); n > 0; --n) {
+    std::string key(r.bytes());
+    KvValue value{std::string(r.bytes()), r.varint()};
+    if (value.expires_at != 0) restored.kv_expiry_.emplace(value.expires_at, key);
+    restored.kv_.insert_or_assign(std::move(key), std::move(value));
+  }
+  for (std::uint64_t n = r.varint(); n > 0; --n) {
+    auto& fields = restored.hashes_[std::string(r.bytes())];
+    for (std::uint64_t f = r.varint(); f > 0; --f) {
+      std::string field(r.bytes());
+      fields.insert_or_assign(std::move(field), std::string(r.bytes()));
+    }
+  }
+  for (std::uint64_t n = r.varint(); n > 0; --n) {
+    Queue& queue = restored.queues_[std::string(r.bytes())];
+    for (std::uint64_t i = r.varint(); i > 0; --i) {
+      ElementId id = r.varint();
+      QueueItem item;
+      item.visible_at = r.varint();
+      item.lease_until = r.varint();
+      item.takes = static_cast<std::uint32_t>(r.varint());
+      item.payload = std::string(r.bytes());
+      if (id >= restored.next_element_id_) throw MalformedError("queue item id past the next id");
+      if (!queue.items.emplace(id, std::move(item)).second) throw MalformedError("duplicate queue item id");
+    }
+    for (const auto& [id, item] : queue.items) queue.index(id, item, restored.clock_ms_);
+  }
+  for (std::uint64_t n = r.varint(); n > 0; --n) {
+    std::string name(r.bytes());
+    restored.counters_.insert_or_assign(std::move(name), r.zigzag());
+  }
+  r.expect_end();
+  *this = std::move(restored);
+}
+
+}  // namespace slimfaas::store

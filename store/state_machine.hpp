@@ -1,0 +1,105 @@
+#pragma once
+// SlimData's replicated state machine: what every replica computes from the
+// committed log. Key/value with TTL, hashsets, lease-based FIFO queues and
+// counters, for the async queue, the activity history and jobs. Commands,
+// queries and results are built and decoded with state_machine_commands.hpp.
+//
+// Determinism: the state after entry N depends only on entries 1..N (or a
+// snapshot at M and entries M+1..N). Nothing reads the applier's clock;
+// time comes from the commands: kv_set and queue_take carry the proposer's
+// `now_ms`, and the machine keeps `clock_ms` = the largest such time applied
+// so far. The clock never goes back (a proposer with a slower clock cannot
+// revive expired keys or end leases early); TTLs, leases and retry times
+// are compared with it. Every change of the clock purges the keys that
+// expired by then, so expired keys do not pile up, on every replica alike.
+//
+// Idempotent by log index: `apply` skips entries at or below
+// `last_applied()` (a replay after restart, or a duplicate delivery) and
+// answers "already applied"; an entry that would leave a gap is a logic
+// error in the caller.
+//
+// Queues: items are taken in push order (element id order); a requeued item
+// keeps its place, so once visible again it goes before newer items. A
+// take leases each item until now + lease; an expired lease makes it
+// visible again (the next take counts as the next try: at-least-once).
+//
+// Costs: kv/hash/counter operations O(log n); take O(k log n) for k items
+// plus the leases that ended since the last take; status O(items in flight
+// or waiting); snapshot/restore O(state). Payloads are copied once into the
+// state and once into a take's result.
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "store/raft_types.hpp"
+#include "store/state_machine_commands.hpp"
+
+namespace slimfaas::store {
+
+class StateMachine {
+ public:
+  // Applies one committed entry and returns its encoded result (decode with
+  // results::<operation>). A malformed command changes nothing and answers
+  // an error result: every replica answers the same, none stops. Throws
+  // std::logic_error if entry.index > last_applied() + 1.
+  std::string apply(const Entry& entry);
+
+  // Answers a read from the current state (the Raft layer makes it
+  // linearizable by waiting for its read index to be applied). Malformed
+  // or unknown queries answer an error result.
+  std::string query(std::string_view query) const;
+
+  // The whole state, including last_applied() and the clock. Equal states
+  // give equal bytes. restore() replaces the state with a snapshot's; it
+  // throws codec::MalformedError (a std::runtime_error) and keeps the
+  // current state when the bytes do not decode.
+  std::string snapshot() const;
+  void restore(std::string_view snapshot);
+
+  Index last_applied() const noexcept { return last_applied_; }
+  TimeMs clock_ms() const noexcept { return clock_ms_; }
+
+ private:
+  struct KvValue {
+    std::string value;
+    TimeMs expires_at = 0;  // 0: never
+  };
+  struct QueueItem {
+    std::string payload;
+    TimeMs visible_at = 0;   // retry time; 0 when pushed
+    TimeMs lease_until = 0;  // 0: not leased since the last requeue or push
+    std::uint32_t takes = 0;
+    TimeMs available_at() const { return lease_until != 0 ? lease_until : visible_at; }
+  };
+  struct Queue {
+    std::map<ElementId, QueueItem> items;
+    // Every item is in exactly one of these. `ready`: available at or before
+    // the clock, in push order. `pending`: by (available_at, id), waiting for
+    // a lease to end or a retry time; moved to `ready` by the next take once
+    // the clock passes it.
+    std::set<ElementId> ready;
+    std::set<std::pair<TimeMs, ElementId>> pending;
+
+    void index(ElementId id, const QueueItem& item, TimeMs clock);
+    void unindex(ElementId id, const QueueItem& item);
+  };
+
+  std::string execute(std::string_view command);
+  void advance_clock(TimeMs now_ms);
+  void erase_kv(std::map<std::string, KvValue, std::less<>>::iterator it);
+  const KvValue* live_kv(std::string_view key, TimeMs now_ms) const;
+
+  Index last_applied_ = 0;
+  TimeMs clock_ms_ = 0;
+  ElementId next_element_id_ = 1;
+  std::map<std::string, KvValue, std::less<>> kv_;
+  std::set<std::pair<TimeMs, std::string>> kv_expiry_;  // keys with a TTL, by expiry
+  std::map<std::string, std::map<std::string, std::string, std::less<>>, std::less<>> hashes_;
+  std::map<std::string, Queue, std::less<>> queues_;
+  std::map<std::string, std::int64_t, std::less<>> counters_;
+};
+
+}  // namespace slimfaas::store
