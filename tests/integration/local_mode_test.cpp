@@ -1,0 +1,302 @@
+// `slimfaas local validate` and `slimfaas local up` end to end: the real
+// binary, real function processes (the echo example, small shell wrappers),
+// real sockets. Scale-to-zero timeouts are set to 1-2 s so tests wait on
+// conditions for a few seconds at most.
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include "tests/integration/harness.hpp"
+
+using namespace it;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path fresh_dir(const std::string& name) {
+  static int counter = 0;
+  auto dir = fs::path(temp_dir()) / ("local-" + name + "-" + std::to_string(++counter));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+void write_file(const fs::path& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Process ids whose command line contains `needle` (from /proc), excluding
+// this test process.
+std::vector<pid_t> processes_with(const std::string& needle) {
+  std::vector<pid_t> out;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const auto name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (auto& c : cmdline)
+      if (c == '\0') c = ' ';
+    const pid_t pid = std::stoi(name);
+    if (pid == ::getpid() || cmdline.find(needle) == std::string::npos) continue;
+    // Zombies are gone for our purpose.
+    std::ifstream stat(entry.path() / "stat");
+    std::string all((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const auto close = all.rfind(')');
+    if (close != std::string::npos && close + 2 < all.size() && all[close + 2] == 'Z') continue;
+    out.push_back(pid);
+  }
+  return out;
+}
+
+// Ports for one cluster: entrypoint, node 0, and a range of 10 for replicas.
+struct Ports {
+  int entrypoint = free_port();
+  int node = free_port();
+  int from = 0;
+  Ports() {
+    static int counter = 0;
+    from = 23000 + (static_cast<int>(::getpid()) % 300) * 20 + (counter++ % 2) * 10;
+  }
+};
+
+struct FunctionYaml {
+  std::string name;
+  std::string command;  // YAML flow sequence
+  std::map<std::string, std::string> annotations;
+};
+
+std::string manifest_yaml(const Ports& ports, const fs::path& state, const std::vector<FunctionYaml>& functions) {
+  std::ostringstream y;
+  y << "schemaVersion: 1\nname: it\ncluster:\n  nodes: 1\n  entrypointPort: " << ports.entrypoint
+    << "\n  nodeHttpPortBase: " << ports.node << "\n  raftPortBase: 3262\n  nodeLogLevel: Information\n"
+    << "processPorts: { from: " << ports.from << ", to: " << ports.from + 9 << " }\n"
+    << "state: { mode: persistent, directory: " << state.string() << " }\nfunctions:\n";
+  for (const auto& f : functions) {
+    y << "  " << f.name << ":\n    command: " << f.command << "\n    annotations:\n      SlimFaas/Function: \"true\"\n";
+    for (const auto& [k, v] : f.annotations) y << "      " << k << ": \"" << v << "\"\n";
+    y << "    health: { path: /health, periodSeconds: 1, timeoutSeconds: 2, startupTimeoutSeconds: 30 }\n";
+  }
+  return y.str();
+}
+
+std::string echo_command(const std::string& extra = "") {
+  return "[\"" + echo_binary() + "\", \"--port\", \"{port}\", \"--threads\", \"1\"" + extra + "]";
+}
+
+// A running `slimfaas local up`.
+struct LocalCluster {
+  fs::path dir;
+  Ports ports;
+  std::unique_ptr<Process> proc;
+
+  LocalCluster(const std::string& name, const std::vector<FunctionYaml>& functions) : dir(fresh_dir(name)) {
+    write_file(dir / "slimfaas.local.yaml", manifest_yaml(ports, dir / "state", functions));
+    proc = std::make_unique<Process>(
+        std::vector<std::string>{slimfaas_binary(), "local", "up", "-f", (dir / "slimfaas.local.yaml").string()},
+        Env{}, "local-up-" + name);
+    const std::string expected = "Entrypoint: http://127.0.0.1:" + std::to_string(ports.entrypoint);
+    if (!wait_until([&] { return proc->log().find(expected) != std::string::npos || !proc->running(); }, 30s))
+      throw std::runtime_error("local up did not print its entrypoint:\n" + proc->log_tail());
+    if (!proc->running()) throw std::runtime_error("local up exited:\n" + proc->log_tail());
+  }
+  std::string url(const std::string& path = "") const { return local_url(ports.entrypoint) + path; }
+  nlohmann::json status(const std::string& function) const {
+    auto r = http_get(url("/status-function/" + function), 5s);
+    return r.json().value_or(nlohmann::json::object());
+  }
+  // The function processes of this cluster: the echo binary listening on a
+  // port of this cluster's range (other tests run echo processes too).
+  std::vector<pid_t> function_pids() const {
+    std::vector<pid_t> out;
+    for (int port = ports.from; port <= ports.from + 9; ++port)
+      for (pid_t pid : processes_with(echo_binary() + " --port " + std::to_string(port) + " "))
+        out.push_back(pid);
+    return out;
+  }
+  int requested(const std::string& function) const { return status(function).value("NumberRequested", -1); }
+  int ready(const std::string& function) const { return status(function).value("NumberReady", -1); }
+};
+
+}  // namespace
+
+TEST_CASE("local validate accepts a good manifest and reports every problem of a bad one") {
+  auto dir = fresh_dir("validate");
+  Ports ports;
+  write_file(dir / "good.yaml", manifest_yaml(ports, dir / "state", {{"echo", echo_command(), {}}}));
+  auto good = run_command(slimfaas_binary() + " local validate -f " + (dir / "good.yaml").string(), "");
+  INFO(good.output);
+  CHECK(good.exit_code == 0);
+  CHECK(good.output.find("valid: it") != std::string::npos);
+
+  write_file(dir / "bad.yaml",
+             "schemaVersion: 1\n"
+             "name: bad\n"
+             "colour: blue\n"
+             "functions:\n"
+             "  a:\n"
+             "    command: []\n"
+             "    annotations:\n"
+             "      SlimFaas/Function: \"true\"\n"
+             "      SlimFaas/ReplicasMin: \"many\"\n"
+             "    health: { periodSeconds: soon }\n");
+  auto bad = run_command(slimfaas_binary() + " local validate -f " + (dir / "bad.yaml").string(), "");
+  INFO(bad.output);
+  CHECK(bad.exit_code == 2);
+  // Each problem names the file, the line and the field.
+  CHECK(bad.output.find("bad.yaml:3:1: colour:") != std::string::npos);
+  CHECK(bad.output.find("bad.yaml:6:") != std::string::npos);
+  CHECK(bad.output.find("functions.a.command") != std::string::npos);
+  CHECK(bad.output.find("bad.yaml:9:") != std::string::npos);
+  CHECK(bad.output.find("functions.a.annotations.SlimFaas/ReplicasMin") != std::string::npos);
+  CHECK(bad.output.find("functions.a.health.periodSeconds") != std::string::npos);
+
+  // `up` refuses it the same way and starts nothing.
+  auto up = run_command(slimfaas_binary() + " local up -f " + (dir / "bad.yaml").string(), "");
+  CHECK(up.exit_code == 2);
+  CHECK(up.output.find("nothing started") != std::string::npos);
+}
+
+TEST_CASE("local up refuses a state directory that is not its own") {
+  auto dir = fresh_dir("foreign-state");
+  Ports ports;
+  fs::create_directories(dir / "state");
+  write_file(dir / "state" / "precious.txt", "user data");
+  write_file(dir / "m.yaml", manifest_yaml(ports, dir / "state", {{"echo", echo_command(), {}}}));
+  auto up = run_command(slimfaas_binary() + " local up --clean -f " + (dir / "m.yaml").string(), "");
+  INFO(up.output);
+  CHECK(up.exit_code == 2);
+  CHECK(up.output.find("not slimfaas's") != std::string::npos);
+  CHECK(fs::exists(dir / "state" / "precious.txt"));
+}
+
+TEST_CASE("a function at zero is woken by a sync call and goes back to zero after its timeout") {
+  LocalCluster cluster("wake", {{"echo", echo_command(),
+                                 {{"SlimFaas/ReplicasMin", "0"}, {"SlimFaas/TimeoutSecondBeforeSetReplicasMin", "2"}}}});
+  CHECK(cluster.requested("echo") == 0);
+  CHECK(cluster.function_pids().empty());
+
+  // The call is held while the process starts, then answered by it: never a
+  // connection error because of the cold start.
+  auto r = http("POST", cluster.url("/function/echo/echo/hello"), {}, "ping", 20s);
+  INFO(r.describe());
+  INFO(cluster.proc->log_tail());
+  REQUIRE(r.status == 200);
+  CHECK(cluster.ready("echo") == 1);
+  auto state_log = cluster.dir / "state" / "logs" / "echo-0.log";
+  CHECK(fs::exists(state_log));
+
+  // No call for 2 s: back to zero, and the process is gone.
+  CHECK(wait_until([&] { return cluster.requested("echo") == 0; }, 20s, 100ms));
+  CHECK(wait_until([&] { return cluster.function_pids().empty(); }, 15s, 50ms));
+
+  // And it wakes again.
+  auto again = http("GET", cluster.url("/function/echo/echo/again"), {}, "", 20s);
+  CHECK(again.status == 200);
+}
+
+TEST_CASE("wake-function starts a function at zero without a call") {
+  LocalCluster cluster("wake-api", {{"echo", echo_command(), {{"SlimFaas/ReplicasMin", "0"}}}});
+  CHECK(cluster.requested("echo") == 0);
+  auto r = http("POST", cluster.url("/wake-function/echo"));
+  CHECK(r.status == 204);
+  CHECK(wait_until([&] { return cluster.ready("echo") == 1; }, 20s, 50ms));
+}
+
+TEST_CASE("DependsOn starts the dependency first and the dependent once it is ready") {
+  auto order = fresh_dir("order-file") / "order.txt";
+  // The dependency takes 300 ms to start: started together, the dependent
+  // would write its line first.
+  const std::string dependency = "[\"/bin/sh\", \"-c\", \"sleep 0.3; echo database >> " + order.string() + "; exec " +
+                                 echo_binary() + " --port {port} --threads 1\"]";
+  const std::string dependent =
+      "[\"/bin/sh\", \"-c\", \"echo api >> " + order.string() + "; exec " + echo_binary() + " --port {port} --threads 1\"]";
+  LocalCluster cluster("depends", {{"database", dependency, {{"SlimFaas/ReplicasMin", "0"}}},
+                                   {"api", dependent, {{"SlimFaas/ReplicasMin", "0"}, {"SlimFaas/DependsOn", "database"}}}});
+  auto r = http("GET", cluster.url("/function/api/echo/x"), {}, "", 30s);
+  INFO(r.describe());
+  INFO(cluster.proc->log_tail());
+  REQUIRE(r.status == 200);
+  CHECK(read_file(order) == "database\napi\n");
+  CHECK(cluster.ready("database") == 1);
+}
+
+TEST_CASE("a crashed replica is restarted and serves again") {
+  LocalCluster cluster("crash", {{"echo", echo_command(), {{"SlimFaas/ReplicasMin", "1"}}}});
+  REQUIRE(http_get(cluster.url("/function/echo/echo/a")).status == 200);
+  auto pids = cluster.function_pids();
+  REQUIRE(pids.size() == 1);
+  ::kill(pids[0], SIGKILL);
+  // A new process, ready, answering through slimfaas.
+  CHECK(wait_until(
+      [&] {
+        auto now = cluster.function_pids();
+        return now.size() == 1 && now[0] != pids[0] && cluster.ready("echo") == 1;
+      },
+      20s, 50ms));
+  CHECK(http_get(cluster.url("/function/echo/echo/b"), 20s).status == 200);
+  auto status = cluster.status("echo");
+  CHECK(status["Pods"].size() == 1);
+}
+
+TEST_CASE("slimfaas killed with -9 leaves no process of a function behind") {
+  // The function's shell starts a grandchild the way `npm run` would; the
+  // unusual sleep duration marks it.
+  const std::string command = "[\"/bin/sh\", \"-c\", \"sleep 987.654 & exec " + echo_binary() +
+                              " --port {port} --threads 1\"]";
+  LocalCluster cluster("kill9", {{"echo", command, {{"SlimFaas/ReplicasMin", "1"}}}});
+  REQUIRE(wait_until([&] { return !processes_with("sleep 987.654").empty(); }, 10s));
+  REQUIRE(!cluster.function_pids().empty());
+  cluster.proc->signal(SIGKILL);
+  CHECK(cluster.proc->wait_exit(5s).has_value());
+  CHECK(wait_until([&] { return processes_with("sleep 987.654").empty(); }, 15s, 50ms));
+  CHECK(wait_until([&] { return cluster.function_pids().empty(); }, 15s, 50ms));
+}
+
+TEST_CASE("SIGTERM stops local up and every function process") {
+  LocalCluster cluster("sigterm", {{"echo", echo_command(), {{"SlimFaas/ReplicasMin", "1"}}}});
+  REQUIRE(!cluster.function_pids().empty());
+  cluster.proc->signal(SIGTERM);
+  auto code = cluster.proc->wait_exit(30s);
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+  CHECK(cluster.function_pids().empty());
+}
+
+TEST_CASE("a call in flight during scale-down completes") {
+  LocalCluster cluster("drain", {{"echo", echo_command(),
+                                  {{"SlimFaas/ReplicasMin", "0"}, {"SlimFaas/TimeoutSecondBeforeSetReplicasMin", "1"}}}});
+  // Wake it, then start a call that lasts well past the 1 s timeout.
+  REQUIRE(http("GET", cluster.url("/function/echo/echo/warm"), {}, "", 20s).status == 200);
+  HttpResponse slow;
+  std::thread caller([&] { slow = http("GET", cluster.url("/function/echo/sleep/3000"), {}, "", 20s); });
+  // The scaler decides to go to zero while the call runs: the replica is
+  // drained (no new calls) but not stopped.
+  const bool drained = wait_until(
+      [&] {
+        auto actors = http_get(cluster.url("/debug/actors")).json().value_or(nlohmann::json::object());
+        for (const auto& a : actors.value("actors", nlohmann::json::array()))
+          if (a.value("kind", "") == "scaler" && a["state"]["functions"]["echo"]["draining_to"] == 0) return true;
+        return false;
+      },
+      10s, 20ms);
+  caller.join();
+  INFO(slow.describe());
+  INFO(cluster.proc->log_tail());
+  CHECK(drained);
+  CHECK(slow.status == 200);
+  CHECK(wait_until([&] { return cluster.requested("echo") == 0; }, 15s, 100ms));
+}
