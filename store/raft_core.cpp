@@ -486,7 +486,9 @@ void RaftCore::handle_heartbeat_response(const Message& message) {
     }
   }
   progress.match_at_last_heartbeat = progress.match;
-  if (progress.match < log_.last_index()) send_append(message.from, false);
+  // Even with nothing new past `next`, an (empty) AppendEntries probes
+  // where the follower's log really ends.
+  if (progress.match < log_.last_index()) send_append(message.from, true);
   if (message.context != 0) acknowledge_reads(message.from, message.context);
 }
 

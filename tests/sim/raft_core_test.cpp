@@ -1,0 +1,477 @@
+// Transitions of the Raft core (store/raft_core), driven by hand: a tiny
+// synchronous network where the test decides which links are cut.
+#include <catch2/catch.hpp>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "store/raft_core.hpp"
+
+namespace {
+
+using namespace slimfaas::store;
+
+RaftConfig config_for(NodeId id, std::vector<NodeId> voters) {
+  RaftConfig config;
+  config.id = id;
+  config.voters = std::move(voters);
+  config.election_ticks = 10;
+  config.heartbeat_ticks = 1;
+  config.seed = id * 7919;
+  return config;
+}
+
+std::vector<Entry> entries_with_terms(const std::vector<Term>& terms, Index first = 1) {
+  std::vector<Entry> entries;
+  for (std::size_t i = 0; i < terms.size(); ++i) entries.push_back(Entry{terms[i], first + i, Entry::Kind::Command, "e"});
+  return entries;
+}
+
+// Cores 1..n; every Ready is "persisted", its messages queued, its committed
+// entries recorded, then advanced.
+struct TestCluster {
+  std::map<NodeId, std::unique_ptr<RaftCore>> cores;
+  std::deque<Message> in_flight;
+  std::set<std::pair<NodeId, NodeId>> cut;
+  std::map<NodeId, std::vector<Entry>> applied;
+  std::map<NodeId, std::vector<ReadState>> reads;
+  std::map<NodeId, std::vector<Ready>> readies;
+  std::vector<Message> delivered;
+
+  explicit TestCluster(std::size_t nodes, std::map<NodeId, RecoveredState> recovered = {}) {
+    std::vector<NodeId> voters;
+    for (NodeId id = 1; id <= nodes; ++id) voters.push_back(id);
+    for (NodeId id : voters) cores[id] = std::make_unique<RaftCore>(config_for(id, voters), recovered[id]);
+    for (NodeId id : voters) drain(id);
+  }
+
+  RaftCore& operator[](NodeId id) { return *cores.at(id); }
+
+  void drain(NodeId id) {
+    RaftCore& core = *cores.at(id);
+    while (core.has_ready()) {
+      Ready ready = core.ready();
+      for (auto& message : ready.messages) in_flight.push_back(message);
+      for (auto& entry : ready.committed_entries) applied[id].push_back(entry);
+      for (auto& read : ready.read_states) reads[id].push_back(read);
+      readies[id].push_back(std::move(ready));
+      core.advance();
+    }
+  }
+
+  void isolate(NodeId id) {
+    for (auto& [other, core] : cores) {
+      if (other == id) continue;
+      cut.insert({id, other});
+      cut.insert({other, id});
+    }
+  }
+  void heal() { cut.clear(); }
+
+  void deliver_all() {
+    for (int guard = 0; guard < 100000 && !in_flight.empty(); ++guard) {
+      Message message = in_flight.front();
+      in_flight.pop_front();
+      if (cut.contains({message.from, message.to})) continue;
+      delivered.push_back(message);
+      cores.at(message.to)->step(message);
+      drain(message.to);
+    }
+  }
+
+  void tick(NodeId id, int times = 1) {
+    for (int i = 0; i < times; ++i) {
+      cores.at(id)->tick();
+      drain(id);
+    }
+  }
+
+  // Ticks everyone (heartbeats), delivering after each round.
+  void run(int rounds) {
+    for (int i = 0; i < rounds; ++i) {
+      for (auto& [id, core] : cores) tick(id);
+      deliver_all();
+    }
+  }
+
+  void elect(NodeId id) {
+    cores.at(id)->campaign();
+    drain(id);
+    deliver_all();
+  }
+
+  int count_delivered(MessageType type, NodeId from, bool reject) const {
+    int count = 0;
+    for (const auto& message : delivered) count += message.type == type && message.from == from && message.reject == reject;
+    return count;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a campaign with pre-vote elects a leader and commits its noop everywhere", "[raft]") {
+  TestCluster cluster(3);
+  cluster.elect(1);
+  REQUIRE(cluster[1].role() == Role::Leader);
+  CHECK(cluster[1].term() == 1);
+  cluster.run(1);
+  for (NodeId id : {1, 2, 3}) {
+    CHECK(cluster[id].leader() == 1);
+    CHECK(cluster[id].log().commit() == 1);
+    REQUIRE(cluster.applied[id].size() == 1);
+    CHECK(cluster.applied[id][0].kind == Entry::Kind::Noop);
+  }
+}
+
+TEST_CASE("the randomized election timeout lies between election_ticks and twice that", "[raft]") {
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    auto config = config_for(1, {1, 2, 3});
+    config.seed = seed;
+    RaftCore core(config);
+    int ticks = 0;
+    while (core.role() == Role::Follower && ticks < 100) {
+      core.tick();
+      ++ticks;
+    }
+    CHECK(core.role() == Role::PreCandidate);
+    CHECK(ticks >= 10);
+    CHECK(ticks < 20);
+  }
+}
+
+TEST_CASE("a vote is in the same ready as the hard state that records it", "[raft]") {
+  TestCluster cluster(3);
+  cluster[1].campaign();
+  cluster.drain(1);
+  cluster.deliver_all();
+  // Node 2 granted a pre-vote (nothing durable) and then a vote.
+  bool found = false;
+  for (const Ready& ready : cluster.readies[2]) {
+    for (const Message& message : ready.messages) {
+      if (message.type == MessageType::VoteResponse && !message.reject) {
+        REQUIRE(ready.hard_state.has_value());
+        CHECK(ready.hard_state->vote == 1);
+        CHECK(ready.hard_state->term == 1);
+        CHECK(ready.must_sync);
+        found = true;
+      }
+    }
+  }
+  CHECK(found);
+}
+
+TEST_CASE("pre-vote keeps a rejoining node from deposing a healthy leader", "[raft]") {
+  TestCluster cluster(3);
+  cluster.elect(1);
+  cluster.run(1);
+  cluster.isolate(3);
+  for (int i = 0; i < 100; ++i) {
+    cluster.run(1);
+  }
+  // Node 3 tried pre-elections but never raised its term.
+  CHECK(cluster[3].term() == 1);
+  CHECK(cluster[3].role() != Role::Leader);
+  cluster.heal();
+  cluster.run(3);
+  CHECK(cluster[1].role() == Role::Leader);
+  CHECK(cluster[1].term() == 1);
+  CHECK(cluster[3].leader() == 1);
+}
+
+TEST_CASE("followers that hear from a leader ignore vote requests of a higher term", "[raft]") {
+  TestCluster cluster(3);
+  cluster.elect(1);
+  cluster.run(1);
+  Message vote;
+  vote.type = MessageType::Vote;
+  vote.from = 3;
+  vote.to = 2;
+  vote.term = 5;
+  vote.index = cluster[2].log().last_index();
+  vote.log_term = cluster[2].log().last_term();
+  cluster[2].step(vote);
+  CHECK(cluster[2].term() == 1);
+  CHECK_FALSE(cluster[2].has_ready());
+}
+
+TEST_CASE("fast backtracking skips a whole conflicting term in one round trip", "[raft]") {
+  // Node 2 holds a long tail of term 2 that the leader never had.
+  std::map<NodeId, RecoveredState> recovered;
+  recovered[1] = RecoveredState{HardState{3, 0, 2}, std::nullopt, entries_with_terms({1, 1, 3, 3, 3, 3, 3, 3})};
+  recovered[2] = RecoveredState{HardState{3, 0, 2}, std::nullopt, entries_with_terms({1, 1, 2, 2, 2, 2, 2, 2, 2, 2})};
+  recovered[3] = RecoveredState{HardState{3, 0, 2}, std::nullopt, entries_with_terms({1, 1, 3, 3, 3, 3, 3, 3})};
+  TestCluster cluster(3, recovered);
+  cluster.elect(1);
+  REQUIRE(cluster[1].role() == Role::Leader);
+  cluster.run(2);
+  CHECK(cluster.count_delivered(MessageType::AppendResponse, 2, true) == 1);
+  REQUIRE(cluster[2].log().last_index() == 9);
+  for (Index i = 1; i <= 9; ++i) CHECK(cluster[2].log().term_at(i) == cluster[1].log().term_at(i));
+  CHECK(cluster[2].log().commit() == 9);
+}
+
+TEST_CASE("a follower with a short log hints its last index", "[raft]") {
+  std::map<NodeId, RecoveredState> recovered;
+  recovered[1] = RecoveredState{HardState{3, 0, 1}, std::nullopt, entries_with_terms({1, 3, 3, 3, 3, 3})};
+  recovered[2] = RecoveredState{HardState{3, 0, 1}, std::nullopt, entries_with_terms({1})};
+  recovered[3] = RecoveredState{HardState{3, 0, 1}, std::nullopt, entries_with_terms({1, 3, 3, 3, 3, 3})};
+  TestCluster cluster(3, recovered);
+  cluster.elect(1);
+  cluster.run(2);
+  CHECK(cluster.count_delivered(MessageType::AppendResponse, 2, true) == 1);
+  CHECK(cluster[2].log().last_index() == 7);
+}
+
+TEST_CASE("a leader commits an earlier term's entry only with one of its own", "[raft]") {
+  // Figure 8: node 1 holds index 2 from term 2, replicated nowhere else.
+  std::map<NodeId, RecoveredState> recovered;
+  recovered[1] = RecoveredState{HardState{3, 0, 1}, std::nullopt, entries_with_terms({1, 2})};
+  recovered[2] = RecoveredState{HardState{3, 0, 1}, std::nullopt, entries_with_terms({1})};
+  recovered[3] = RecoveredState{HardState{3, 0, 1}, std::nullopt, entries_with_terms({1})};
+  TestCluster cluster(3, recovered);
+  cluster.isolate(1);
+  cluster[1].campaign();
+  cluster.drain(1);
+  cluster.in_flight.clear();
+  // Hand the votes to node 1 directly, then the acknowledgements.
+  for (NodeId voter : {2, 3}) {
+    Message grant;
+    grant.type = MessageType::PreVoteResponse;
+    grant.from = voter;
+    grant.to = 1;
+    grant.term = 4;
+    cluster[1].step(grant);
+  }
+  cluster.drain(1);
+  Message vote;
+  vote.type = MessageType::VoteResponse;
+  vote.from = 2;
+  vote.to = 1;
+  vote.term = 4;
+  cluster[1].step(vote);
+  cluster.drain(1);
+  REQUIRE(cluster[1].role() == Role::Leader);
+  REQUIRE(cluster[1].log().last_index() == 3);  // the Noop of term 4
+  Message ack;
+  ack.type = MessageType::AppendResponse;
+  ack.from = 2;
+  ack.to = 1;
+  ack.term = 4;
+  ack.index = 2;  // node 2 now holds the term-2 entry: a majority has it
+  cluster[1].step(ack);
+  cluster.drain(1);
+  CHECK(cluster[1].log().commit() == 1);
+  ack.index = 3;  // and now the Noop of term 4
+  cluster[1].step(ack);
+  cluster.drain(1);
+  CHECK(cluster[1].log().commit() == 3);
+}
+
+TEST_CASE("ReadIndex on the leader waits for a quorum heartbeat round", "[raft]") {
+  TestCluster cluster(3);
+  cluster.elect(1);
+  cluster.run(1);
+  const Index commit = cluster[1].log().commit();
+  REQUIRE(cluster[1].read_index(42).accepted);
+  cluster.drain(1);
+  CHECK(cluster.reads[1].empty());
+  cluster.deliver_all();
+  REQUIRE(cluster.reads[1].size() == 1);
+  CHECK(cluster.reads[1][0] == ReadState{42, commit});
+}
+
+TEST_CASE("ReadIndex on a follower is forwarded and answered with the leader's index", "[raft]") {
+  TestCluster cluster(3);
+  cluster.elect(1);
+  cluster.run(1);
+  REQUIRE(cluster[2].read_index(7).accepted);
+  cluster.drain(2);
+  cluster.deliver_all();
+  REQUIRE(cluster.reads[2].size() == 1);
+  CHECK(cluster.reads[2][0] == ReadState{7, cluster[1].log().commit()});
+}
+
+TEST_CASE("ReadIndex on a leader cut off from the quorum never answers", "[raft]") {
+  TestCluster cluster(3);
+  cluster.elect(1);
+  cluster.run(1);
+  cluster.isolate(1);
+  REQUIRE(cluster[1].read_index(9).accepted);
+  cluster.drain(1);
+  cluster.deliver_all();
+  cluster.tick(1, 3);
+  cluster.deliver_all();
+  CHECK(cluster.reads[1].empty());
+}
+
+TEST_CASE("a new leader answers reads only after committing in its term", "[raft]") {
+  TestCluster cluster(3);
+  cluster[1].campaign();
+  cluster.drain(1);
+  // Deliver only the (pre-)votes: node 1 becomes leader but its Noop is not acknowledged yet.
+  while (cluster[1].role() != Role::Leader) {
+    Message message = cluster.in_flight.front();
+    cluster.in_flight.pop_front();
+    cluster.cores.at(message.to)->step(message);
+    cluster.drain(message.to);
+  }
+  cluster.in_flight.clear();
+  REQUIRE(cluster[1].log().commit() == 0);
+  cluster[1].read_index(5);
+  cluster.drain(1);
+  cluster.tick(1);  // heartbeats
+  cluster.deliver_all();
+  cluster.run(2);
+  REQUIRE(cluster.reads[1].size() == 1);
+  CHECK(cluster.reads[1][0].index == 1);  // the Noop, committed before the read was answered
+}
+
+TEST_CASE("a proposal to a follower names the leader", "[raft]") {
+  TestCluster cluster(3);
+  auto before = cluster[2].propose("x");
+  CHECK_FALSE(before.accepted());
+  CHECK(before.leader == 0);
+  cluster.elect(1);
+  cluster.run(1);
+  auto after = cluster[2].propose("x");
+  CHECK_FALSE(after.accepted());
+  CHECK(after.leader == 1);
+  auto on_leader = cluster[1].propose("x");
+  CHECK(on_leader.accepted());
+  CHECK(on_leader.index == 2);
+  CHECK(on_leader.term == 1);
+}
+
+TEST_CASE("a leader that loses its quorum steps down within an election timeout", "[raft]") {
+  TestCluster cluster(3);
+  cluster.elect(1);
+  cluster.run(1);
+  cluster.isolate(1);
+  for (int i = 0; i < 20 && cluster[1].role() == Role::Leader; ++i) cluster.run(1);
+  CHECK(cluster[1].role() == Role::Follower);
+  auto proposal = cluster[1].propose("late");
+  CHECK_FALSE(proposal.accepted());
+}
+
+TEST_CASE("a lagging follower catches up through InstallSnapshot", "[raft]") {
+  TestCluster cluster(3);
+  cluster.elect(1);
+  cluster.run(1);
+  cluster.isolate(3);
+  for (int i = 0; i < 10; ++i) cluster[1].propose("p" + std::to_string(i));
+  cluster.drain(1);
+  cluster.deliver_all();
+  cluster.run(1);
+  const Index applied = cluster[1].applied();
+  REQUIRE(applied == 11);
+  cluster[1].compact(applied, "state at 11");
+  CHECK(cluster[1].log().snapshot_index() == 11);
+  cluster.heal();
+  cluster.run(3);
+  bool installed = false;
+  for (const Ready& ready : cluster.readies[3]) {
+    if (ready.snapshot) {
+      installed = true;
+      CHECK(ready.snapshot->meta.index == 11);
+      CHECK(ready.snapshot->data == "state at 11");
+      CHECK(ready.must_sync);
+    }
+  }
+  CHECK(installed);
+  CHECK(cluster[3].log().snapshot_index() == 11);
+  CHECK(cluster[3].log().commit() == 11);
+  CHECK(cluster[3].applied() == 11);
+  cluster[1].propose("after");
+  cluster.drain(1);
+  cluster.deliver_all();
+  cluster.run(1);
+  CHECK(cluster[3].applied() == 12);
+  REQUIRE_FALSE(cluster.applied[3].empty());
+  CHECK(cluster.applied[3].back().data == "after");
+}
+
+TEST_CASE("a restarted core resumes from its hard state snapshot and entries", "[raft]") {
+  RecoveredState recovered;
+  recovered.hard_state = HardState{5, 2, 3};
+  recovered.snapshot = Snapshot{SnapshotMeta{2, 4, {1, 2, 3}}, "state at 2"};
+  recovered.entries = entries_with_terms({4, 5, 5}, 3);
+  RaftCore core(config_for(1, {1, 2, 3}), recovered);
+  const Status status = core.status();
+  CHECK(status.role == Role::Follower);
+  CHECK(status.term == 5);
+  CHECK(status.vote == 2);
+  CHECK(status.commit == 3);
+  CHECK(status.applied == 2);
+  CHECK(status.snapshot_index == 2);
+  CHECK(status.last_index == 5);
+  REQUIRE(core.has_ready());
+  Ready ready = core.ready();
+  CHECK_FALSE(ready.hard_state.has_value());
+  CHECK(ready.entries.empty());
+  CHECK_FALSE(ready.snapshot.has_value());
+  REQUIRE(ready.committed_entries.size() == 1);
+  CHECK(ready.committed_entries[0].index == 3);
+  core.advance();
+  CHECK(core.applied() == 3);
+  // The vote survives: node 3 asking for the same term is refused.
+  Message vote;
+  vote.type = MessageType::Vote;
+  vote.from = 3;
+  vote.to = 1;
+  vote.term = 5;
+  vote.index = 10;
+  vote.log_term = 5;
+  core.step(vote);
+  Ready answer = core.ready();
+  REQUIRE(answer.messages.size() == 1);
+  CHECK(answer.messages[0].reject);
+}
+
+TEST_CASE("a conflicting tail is truncated in the next ready", "[raft]") {
+  RecoveredState recovered;
+  recovered.hard_state = HardState{2, 0, 1};
+  recovered.entries = entries_with_terms({1, 2, 2});
+  RaftCore core(config_for(2, {1, 2, 3}), recovered);
+  Message append;
+  append.type = MessageType::Append;
+  append.from = 1;
+  append.to = 2;
+  append.term = 3;
+  append.index = 1;
+  append.log_term = 1;
+  append.entries = entries_with_terms({3}, 2);
+  append.commit = 1;
+  core.step(append);
+  Ready ready = core.ready();
+  CHECK(ready.truncate_from == 2);
+  REQUIRE(ready.entries.size() == 1);
+  CHECK(ready.entries[0].index == 2);
+  CHECK(ready.entries[0].term == 3);
+  CHECK(core.log().last_index() == 2);
+  core.advance();
+}
+
+TEST_CASE("a single voter leads and commits alone", "[raft]") {
+  RaftCore core(config_for(1, {1}));
+  core.campaign();
+  REQUIRE(core.role() == Role::Leader);
+  auto proposal = core.propose("solo");
+  REQUIRE(proposal.accepted());
+  std::vector<Entry> applied;
+  for (int i = 0; i < 3 && core.has_ready(); ++i) {
+    Ready ready = core.ready();
+    applied.insert(applied.end(), ready.committed_entries.begin(), ready.committed_entries.end());
+    core.advance();
+  }
+  REQUIRE(applied.size() == 2);
+  CHECK(applied[1].data == "solo");
+  core.read_index(3);
+  Ready ready = core.ready();
+  REQUIRE(ready.read_states.size() == 1);
+  CHECK(ready.read_states[0] == ReadState{3, 2});
+  core.advance();
+}
