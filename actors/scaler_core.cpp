@@ -80,6 +80,20 @@ std::map<std::string, DependencyState> ScalerCore::dependencies_of(const State& 
 }
 
 ScalerCore::Evaluation ScalerCore::evaluate(WallClock::time_point now) {
+  bool consumed_wake = false;
+  Evaluation result = evaluate_once(now, consumed_wake);
+  if (consumed_wake) {
+    // A consumed wake was "forced" activity, which has no deadline; decided
+    // again without it, the function gets its scale-down deadline.
+    bool again = false;
+    Evaluation second = evaluate_once(now, again);
+    for (auto& c : second.commands) result.commands.push_back(std::move(c));
+    result.next_check = second.next_check;
+  }
+  return result;
+}
+
+ScalerCore::Evaluation ScalerCore::evaluate_once(WallClock::time_point now, bool& consumed_wake) {
   Evaluation result;
   auto consider = [&](std::optional<WallClock::time_point> t) {
     if (t && (!result.next_check || *t < *result.next_check)) result.next_check = t;
@@ -101,8 +115,14 @@ ScalerCore::Evaluation ScalerCore::evaluate(WallClock::time_point now) {
     const ScaleDecision decision = decide_scale(s.function.config, s.schedule.get(), in);
     s.previous_evaluation = now;
     consider(decision.next_check);
+    // Held callers keep the function active, and their leaving sends no
+    // message here (the board counts them): look again a second later.
+    if (s.waiting) consider(now + std::chrono::seconds(1));
 
-    if (decision.desired > 0) s.wake_requested = false;
+    if (decision.desired > 0 && s.wake_requested) {
+      s.wake_requested = false;
+      consumed_wake = true;
+    }
     if (decision.reason != s.last_reason) {
       spdlog::debug("scaler: {}: {}", name, decision.reason);
       s.last_reason = decision.reason;

@@ -100,6 +100,7 @@ class ScalerCore {
   };
 
   State* find(const std::string& function);
+  Evaluation evaluate_once(WallClock::time_point now, bool& consumed_wake);
   std::map<std::string, DependencyState> dependencies_of(const State& state) const;
 
   std::map<std::string, State> states_;
