@@ -258,6 +258,10 @@ struct ModelLog {
 Step make_step(std::uint64_t k, const ModelLog& model) {
   Step step;
   Term term = model.hard_state.term == 0 ? 1 : model.hard_state.term;
+  if (k % 13 == 0) {  // a vote in a new term: hard state only
+    step.hard_state = HardState{term + 1, 1 + k % 3, model.hard_state.commit};
+    return step;
+  }
   if (k % 5 == 0) {
     term += 1;
     step.hard_state = HardState{term, k % 3, model.last_index()};
@@ -351,7 +355,7 @@ std::uint64_t crash_child_after(const std::filesystem::path& path, std::uint64_t
 TEST_CASE("raft log recovers exactly a prefix of acknowledged writes after SIGKILL", "[raft_log][crash]") {
   // Kill points spread over the stream, so the kill lands during every kind
   // of step (append, truncation, hard state change, snapshot) across runs.
-  for (std::uint64_t acks : {1u, 2u, 5u, 7u, 11u, 22u, 35u, 77u, 150u}) {
+  for (std::uint64_t acks : {1u, 2u, 5u, 7u, 11u, 12u, 22u, 25u, 35u, 77u, 150u}) {
     TempDir dir;
     std::uint64_t acknowledged = crash_child_after(dir.path(), acks);
     INFO("killed after step " << acknowledged << " was acknowledged");
