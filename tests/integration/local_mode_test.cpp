@@ -300,3 +300,19 @@ TEST_CASE("a call in flight during scale-down completes") {
   CHECK(slow.status == 200);
   CHECK(wait_until([&] { return cluster.requested("echo") == 0; }, 15s, 100ms));
 }
+
+TEST_CASE("a call held at zero gets 504 with a JSON error when no replica is ready in time") {
+  // Starts, but never answers its health check.
+  LocalCluster cluster("never-ready", {{"stuck", "[\"/bin/sleep\", \"300\"]",
+                                        {{"SlimFaas/ReplicasMin", "0"},
+                                         {"SlimFaas/Configuration", R"({\"DefaultSync\":{\"HttpTimeout\":1}})"}}}});
+  auto r = http("GET", cluster.url("/function/stuck/x"), {}, "", 20s);
+  INFO(r.describe());
+  CHECK(r.status == 504);
+  auto body = r.json();
+  REQUIRE(body.has_value());
+  CHECK(body->contains("error"));
+  CHECK(body->value("detail", "").find("stuck") != std::string::npos);
+  // The wake did happen: a replica was asked for.
+  CHECK(cluster.requested("stuck") == 1);
+}
