@@ -239,7 +239,9 @@ std::string StateMachine::execute(std::string_view command) {
       if (q == queues_.end()) return outcome(RequeueOutcome::NotFound);
       auto item = q->second.items.find(id);
       if (item == q->second.items.end()) return outcome(RequeueOutcome::NotFound);
-      if (std::uint64_t(item->second.takes) != try_number + 1) return outcome(RequeueOutcome::Stale);
+      // Only the latest take may requeue (never-taken items have no take).
+      if (item->second.takes == 0 || item->second.takes - 1 != try_number)
+        return outcome(RequeueOutcome::Stale);
       q->second.unindex(id, item->second);
       item->second.lease_until = 0;
       item->second.visible_at = visible_at;

@@ -146,6 +146,10 @@ TEST_CASE("state machine requeues an item at a time and ignores stale requeues",
   CHECK(results::queue_requeue(r.apply(commands::queue_requeue("q", a, 0, 5000))) ==
         RequeueOutcome::Requeued);
   CHECK(results::queue_status(r.query(queries::queue_status("q", 1000))) == QueueStatus{1, 0, 1});
+  // b was never taken: no take to answer.
+  CHECK(results::queue_requeue(r.apply(commands::queue_requeue("q", b, 0, 0))) == RequeueOutcome::Stale);
+  CHECK(results::queue_requeue(r.apply(commands::queue_requeue("q", b, UINT32_MAX, 0))) ==
+        RequeueOutcome::Stale);
   CHECK(results::queue_item(r.query(queries::queue_item("q", a, 1000))) ==
         QueueItemState{QueueItemState::Phase::WaitingRetry, 1, 5000});
   // Waiting for its retry time: b goes first.
