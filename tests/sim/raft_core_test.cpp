@@ -475,3 +475,24 @@ TEST_CASE("a single voter leads and commits alone", "[raft]") {
   CHECK(ready.read_states[0] == ReadState{3, 2});
   core.advance();
 }
+
+TEST_CASE("a follower never commits past the last entry the leader vouched for", "[raft]") {
+  // Indices 3 and 4 are a stale tail of term 2; the leader of term 3 only
+  // vouches for index 2 in this message (Figure 2: min(leaderCommit, index of
+  // last new entry)).
+  RecoveredState recovered;
+  recovered.hard_state = HardState{2, 0, 1};
+  recovered.entries = entries_with_terms({1, 1, 2, 2});
+  RaftCore core(config_for(2, {1, 2, 3}), recovered);
+  Message append;
+  append.type = MessageType::Append;
+  append.from = 1;
+  append.to = 2;
+  append.term = 3;
+  append.index = 2;
+  append.log_term = 1;
+  append.commit = 4;
+  core.step(append);
+  CHECK(core.log().commit() == 2);
+  CHECK(core.log().last_index() == 4);
+}

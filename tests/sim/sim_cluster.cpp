@@ -111,10 +111,13 @@ struct Faults {
   int duplicate_percent = 0;
   int max_delay = 0;
   int crash_per_mille = 0;
+  int leader_crash_per_mille = 0;    // crash whoever leads: Figure 8 histories
+  int leader_isolate_per_mille = 0;  // cut the leader off: stale leaders and reads
   int partition_per_mille = 0;
   int propose_percent = 0;
   int read_percent = 0;
   Index compact_every = 0;  // 0: never
+  std::size_t max_entries_per_append = 8;
 };
 
 class Simulation {
@@ -124,10 +127,13 @@ class Simulation {
     faults_.duplicate_percent = static_cast<int>(uniform(0, 10));
     faults_.max_delay = static_cast<int>(uniform(0, 4));
     faults_.crash_per_mille = static_cast<int>(uniform(0, 15));
+    faults_.leader_crash_per_mille = static_cast<int>(uniform(0, 20));
+    faults_.leader_isolate_per_mille = static_cast<int>(uniform(0, 30));
     faults_.partition_per_mille = static_cast<int>(uniform(0, 25));
     faults_.propose_percent = static_cast<int>(uniform(20, 80));
-    faults_.read_percent = static_cast<int>(uniform(0, 30));
+    faults_.read_percent = static_cast<int>(uniform(0, 60));
     faults_.compact_every = uniform(0, 3) == 0 ? 0 : uniform(3, 25);
+    faults_.max_entries_per_append = uniform(1, 8);
     for (int i = 1; i <= options_.nodes; ++i) voters_.push_back(static_cast<NodeId>(i));
     for (NodeId id : voters_) {
       SimNode node;
@@ -184,7 +190,7 @@ class Simulation {
     config.election_ticks = 10;
     config.heartbeat_ticks = 2;
     config.seed = mix(options_.seed * 1000003 + n.id * 101 + static_cast<std::uint64_t>(n.incarnation));
-    config.max_entries_per_append = 8;  // small batches: more interleavings
+    config.max_entries_per_append = faults_.max_entries_per_append;  // small batches: more interleavings
     RecoveredState recovered{n.durable.hard_state, n.durable.snapshot, n.durable.entries};
     n.core = std::make_unique<RaftCore>(config, std::move(recovered));
     n.machine = n.durable.snapshot ? StateMachine::parse(n.durable.snapshot->data) : StateMachine{};
@@ -293,8 +299,8 @@ class Simulation {
       std::erase_if(disk.entries, [&](const Entry& entry) { return entry.index >= ready.truncate_from; });
     }
     if (!ready.entries.empty()) {
+      // Strict: the Ready's truncate_from is the only way stale entries go.
       const Index first = ready.entries.front().index;
-      std::erase_if(disk.entries, [&](const Entry& entry) { return entry.index >= first; });
       if (first != disk.last_index() + 1) {
         violated("n" + std::to_string(n.id) + " ready entries start at " + std::to_string(first) +
                  " but the durable log ends at " + std::to_string(disk.last_index()));
@@ -497,8 +503,18 @@ class Simulation {
       SimNode& n = node(voters_[uniform(0, voters_.size() - 1)]);
       if (n.alive) crash(n);
     }
+    if (chance_per_mille(faults_.leader_crash_per_mille)) {
+      if (SimNode* leader = some_leader()) crash(*leader);
+    }
     for (auto& n : nodes_) {
       if (!n.alive && chance_percent(5)) restart(n);
+    }
+    if (chance_per_mille(faults_.leader_isolate_per_mille)) {
+      if (SimNode* leader = some_leader()) {
+        partition_.clear();
+        for (NodeId id : voters_) partition_[id] = id == leader->id ? 1 : 0;
+        trace("isolate leader n" + std::to_string(leader->id));
+      }
     }
     if (chance_per_mille(faults_.partition_per_mille)) {
       partition_.clear();
@@ -512,6 +528,16 @@ class Simulation {
     for (auto& n : nodes_) {
       if (n.alive && n.taken && chance_percent(80)) process_ready(n);
     }
+  }
+
+  SimNode* some_leader() {
+    SimNode* found = nullptr;
+    for (auto& n : nodes_) {
+      if (n.alive && n.core->role() == Role::Leader && (found == nullptr || n.core->term() > found->core->term())) {
+        found = &n;
+      }
+    }
+    return found;
   }
 
   void heal() {

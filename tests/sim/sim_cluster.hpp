@@ -19,7 +19,7 @@ namespace slimfaas::sim {
 struct SimOptions {
   std::uint64_t seed = 0;
   int nodes = 3;
-  int chaos_rounds = 250;      // rounds of faults, one tick per node per round
+  int chaos_rounds = 800;      // rounds of faults, one tick per node per round
   int converge_rounds = 600;   // the bound for convergence after healing
   bool trace = false;          // print every step to stderr
 };
