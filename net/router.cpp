@@ -1,6 +1,7 @@
 #include "net/router.hpp"
 
 #include <array>
+#include <limits>
 #include <utility>
 
 namespace slimfaas::net {
@@ -76,7 +77,83 @@ constexpr std::array<Prefix, 7> exact_routes{{
     {"/", RouteKind::not_found},
 }};
 
+constexpr std::string_view data_sets_path = "/data/sets";
+constexpr std::size_t max_data_id_length = 200;
+
+// /data/sets[/] and /data/sets/<id>[/]; anything deeper (SlimFaas's counter
+// routes, /data/sets/<id>/incr...) is no route here.
+Route route_data_sets(std::string_view path, std::string_view query) {
+  std::string_view rest = path.substr(data_sets_path.size());
+  Route r;
+  r.query = std::string(query);
+  if (rest.empty() || rest == "/") {
+    r.kind = RouteKind::data_sets;
+    std::string id;
+    switch (find_query_param(query, "id", id)) {
+      case QueryParam::malformed: return bad("malformed percent-encoding in query");
+      case QueryParam::found:
+        // An empty id asks for a generated one (SlimFaas's legacy form).
+        if (!id.empty() && !is_valid_data_id(id)) {
+          return bad("invalid id '" + id + "': use 1 to 200 letters, digits, '.', '_' or '-'");
+        }
+        r.name = std::move(id);
+        break;
+      case QueryParam::absent: break;
+    }
+    return r;
+  }
+  rest.remove_prefix(1);  // the '/' after /data/sets
+  std::string_view segment = take_segment(rest);
+  if (!rest.empty()) return Route{};
+  r.kind = RouteKind::data_set;
+  if (!percent_decode(segment, r.name)) return bad("malformed percent-encoding in id");
+  if (!is_valid_data_id(r.name)) {
+    return bad("invalid id '" + r.name + "': use 1 to 200 letters, digits, '.', '_' or '-'");
+  }
+  return r;
+}
+
 }  // namespace
+
+bool is_valid_data_id(std::string_view id) {
+  if (id.empty() || id.size() > max_data_id_length) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+              c == '.';
+    if (!ok) return false;
+  }
+  return id != "." && id != "..";
+}
+
+QueryParam find_query_param(std::string_view query, std::string_view key, std::string& value) {
+  if (!query.empty() && query.front() == '?') query.remove_prefix(1);
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    auto eq = pair.find('=');
+    if (pair.substr(0, eq) != key) continue;
+    std::string encoded(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1));
+    for (char& c : encoded) {
+      if (c == '+') c = ' ';
+    }
+    return percent_decode(encoded, value) ? QueryParam::found : QueryParam::malformed;
+  }
+  return QueryParam::absent;
+}
+
+std::optional<std::uint64_t> parse_positive_integer(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  std::uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    const std::uint64_t digit = static_cast<std::uint64_t>(c - '0');
+    if (value > (std::numeric_limits<std::uint64_t>::max() - digit) / 10) return std::nullopt;
+    value = value * 10 + digit;
+  }
+  if (value == 0) return std::nullopt;
+  return value;
+}
 
 bool percent_decode(std::string_view in, std::string& out) {
   out.clear();
@@ -114,6 +191,11 @@ Route route_target(std::string_view target) {
   if (auto q = target.find('?'); q != std::string_view::npos) {
     path = target.substr(0, q);
     query = target.substr(q);
+  }
+
+  if (path.substr(0, data_sets_path.size()) == data_sets_path &&
+      (path.size() == data_sets_path.size() || path[data_sets_path.size()] == '/')) {
+    return route_data_sets(path, query);
   }
 
   for (const auto& exact : exact_routes) {
@@ -171,6 +253,8 @@ const char* to_string(RouteKind kind) {
     case RouteKind::metrics: return "metrics";
     case RouteKind::debug_actors: return "debug-actors";
     case RouteKind::debug_raft: return "debug-raft";
+    case RouteKind::data_sets: return "data-sets";
+    case RouteKind::data_set: return "data-set";
     case RouteKind::not_found: return "not-found";
     case RouteKind::bad_request: return "bad-request";
   }

@@ -3,7 +3,11 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+using slimfaas::net::find_query_param;
+using slimfaas::net::is_valid_data_id;
 using slimfaas::net::is_valid_name;
+using slimfaas::net::parse_positive_integer;
+using slimfaas::net::QueryParam;
 using slimfaas::net::percent_decode;
 using slimfaas::net::Route;
 using slimfaas::net::RouteKind;
@@ -332,4 +336,166 @@ TEST_CASE("is_valid_name", "[router][names]") {
   CHECK_FALSE(is_valid_name(std::string("a\0b", 3)));
   CHECK(is_valid_name(std::string(253, 'a')));
   CHECK_FALSE(is_valid_name(std::string(254, 'a')));
+}
+
+TEST_CASE("router: /data/sets/<id> names one data set", "[router][data]") {
+  SECTION("plain id") {
+    Route r = route_target("/data/sets/my-usecase.session-123.state");
+    CHECK(r.kind == RouteKind::data_set);
+    CHECK(r.name == "my-usecase.session-123.state");
+    CHECK(r.query.empty());
+    CHECK(r.error.empty());
+  }
+  SECTION("trailing slash") {
+    Route r = route_target("/data/sets/abc/");
+    CHECK(r.kind == RouteKind::data_set);
+    CHECK(r.name == "abc");
+  }
+  SECTION("the query is kept as received") {
+    Route r = route_target("/data/sets/abc?ttl=60000");
+    CHECK(r.kind == RouteKind::data_set);
+    CHECK(r.name == "abc");
+    CHECK(r.query == "?ttl=60000");
+  }
+  SECTION("the id is percent-decoded") {
+    Route r = route_target("/data/sets/a%2Db");
+    CHECK(r.kind == RouteKind::data_set);
+    CHECK(r.name == "a-b");
+  }
+  SECTION("200 characters is the longest id") {
+    Route r = route_target("/data/sets/" + std::string(200, 'x'));
+    CHECK(r.kind == RouteKind::data_set);
+    CHECK(r.name == std::string(200, 'x'));
+  }
+  SECTION("deeper paths (counters) are no route") {
+    for (const char* target : {"/data/sets/abc/incr", "/data/sets/abc/incrby?by=2", "/data/sets/abc/x/y"}) {
+      INFO("target " << target);
+      CHECK(route_target(target).kind == RouteKind::not_found);
+    }
+  }
+}
+
+TEST_CASE("router: invalid data-set ids are bad requests with a reason", "[router][data]") {
+  const std::string too_long = "/data/sets/" + std::string(201, 'x');
+  for (const std::string& target : {too_long, std::string("/data/sets/a%20b"), std::string("/data/sets/a:b"),
+                                   std::string("/data/sets/a%2fb"), std::string("/data/sets/caf%C3%A9"),
+                                   std::string("/data/sets/.."), std::string("/data/sets/%2e"),
+                                   std::string("/data/sets//"), std::string("/data/sets/a%zz"),
+                                   std::string("/data/sets/a+b"), std::string("/data/sets/a@b")}) {
+    INFO("target " << target);
+    Route r = route_target(target);
+    CHECK(r.kind == RouteKind::bad_request);
+    CHECK_FALSE(r.error.empty());
+  }
+  CHECK(route_target(too_long).error.find("200") != std::string::npos);
+}
+
+TEST_CASE("router: /data/sets lists or takes the legacy create form", "[router][data]") {
+  SECTION("bare") {
+    for (const char* target : {"/data/sets", "/data/sets/"}) {
+      INFO("target " << target);
+      Route r = route_target(target);
+      CHECK(r.kind == RouteKind::data_sets);
+      CHECK(r.name.empty());
+      CHECK(r.query.empty());
+    }
+  }
+  SECTION("id and ttl in the query") {
+    Route r = route_target("/data/sets?id=abc.1&ttl=5000");
+    CHECK(r.kind == RouteKind::data_sets);
+    CHECK(r.name == "abc.1");
+    CHECK(r.query == "?id=abc.1&ttl=5000");
+  }
+  SECTION("an encoded id is decoded") {
+    Route r = route_target("/data/sets/?ttl=1&id=a%5Fb");
+    CHECK(r.kind == RouteKind::data_sets);
+    CHECK(r.name == "a_b");
+  }
+  SECTION("an empty id asks for a generated one") {
+    for (const char* target : {"/data/sets?id=", "/data/sets?id", "/data/sets?ttl=10"}) {
+      INFO("target " << target);
+      Route r = route_target(target);
+      CHECK(r.kind == RouteKind::data_sets);
+      CHECK(r.name.empty());
+    }
+  }
+  SECTION("an invalid or malformed id is a bad request") {
+    for (const char* target : {"/data/sets?id=a/b", "/data/sets?id=a+b", "/data/sets?id=%zz", "/data/sets?id=.."}) {
+      INFO("target " << target);
+      Route r = route_target(target);
+      CHECK(r.kind == RouteKind::bad_request);
+      CHECK_FALSE(r.error.empty());
+    }
+  }
+  SECTION("near misses are other targets") {
+    CHECK(route_target("/data/setsx").kind == RouteKind::not_found);
+    CHECK(route_target("/data/set/abc").kind == RouteKind::not_found);
+    CHECK(route_target("/data").kind == RouteKind::not_found);
+    CHECK(route_target("/DATA/sets").kind == RouteKind::not_found);
+  }
+  CHECK(std::string(to_string(RouteKind::data_sets)) == "data-sets");
+  CHECK(std::string(to_string(RouteKind::data_set)) == "data-set");
+}
+
+TEST_CASE("is_valid_data_id", "[router][data]") {
+  for (const char* id : {"a", "0", "A-b_c.d", "...", "a..b", "-", "_"}) {
+    INFO("id " << id);
+    CHECK(is_valid_data_id(id));
+  }
+  for (const char* id : {"", ".", "..", "a b", "a/b", "a:b", "a+b", "a%31", "\xc3\xa9", "a\n"}) {
+    INFO("id " << id);
+    CHECK_FALSE(is_valid_data_id(id));
+  }
+  CHECK(is_valid_data_id(std::string(200, 'a')));
+  CHECK_FALSE(is_valid_data_id(std::string(201, 'a')));
+  CHECK_FALSE(is_valid_data_id(std::string("a\0b", 3)));
+}
+
+TEST_CASE("find_query_param", "[router][query]") {
+  std::string value;
+  SECTION("with or without the leading '?'") {
+    CHECK(find_query_param("?a=1&b=2", "b", value) == QueryParam::found);
+    CHECK(value == "2");
+    CHECK(find_query_param("a=1&b=2", "a", value) == QueryParam::found);
+    CHECK(value == "1");
+  }
+  SECTION("absent keys and prefixes of keys") {
+    CHECK(find_query_param("", "a", value) == QueryParam::absent);
+    CHECK(find_query_param("?", "a", value) == QueryParam::absent);
+    CHECK(find_query_param("?ab=1&ba=2", "a", value) == QueryParam::absent);
+  }
+  SECTION("the first occurrence wins") {
+    CHECK(find_query_param("?a=1&a=2", "a", value) == QueryParam::found);
+    CHECK(value == "1");
+  }
+  SECTION("empty values") {
+    value = "stale";
+    CHECK(find_query_param("?a=&b=1", "a", value) == QueryParam::found);
+    CHECK(value.empty());
+    CHECK(find_query_param("?b=1&a", "a", value) == QueryParam::found);
+    CHECK(value.empty());
+  }
+  SECTION("decoding: escapes and '+' as a space") {
+    CHECK(find_query_param("?a=x%20y+z%2B", "a", value) == QueryParam::found);
+    CHECK(value == "x y z+");
+    CHECK(find_query_param("?a=x=y", "a", value) == QueryParam::found);
+    CHECK(value == "x=y");
+  }
+  SECTION("malformed escapes") {
+    CHECK(find_query_param("?a=%zz", "a", value) == QueryParam::malformed);
+    // Only the value asked for is decoded.
+    CHECK(find_query_param("?b=%zz&a=1", "a", value) == QueryParam::found);
+  }
+}
+
+TEST_CASE("parse_positive_integer", "[router][query]") {
+  CHECK(parse_positive_integer("1") == 1u);
+  CHECK(parse_positive_integer("600000") == 600000u);
+  CHECK(parse_positive_integer("007") == 7u);
+  CHECK(parse_positive_integer("18446744073709551615") == 18446744073709551615ull);
+  for (const char* text : {"", "0", "000", "-1", "+1", " 1", "1 ", "1.5", "1e3", "abc", "0x10",
+                           "18446744073709551616", "99999999999999999999"}) {
+    INFO("text '" << text << "'");
+    CHECK(parse_positive_integer(text) == std::nullopt);
+  }
 }
