@@ -1,9 +1,18 @@
 #include "actors/api_actor.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
 
 #include "actors/messages.hpp"
+#include "actors/slimdata.hpp"
 #include "net/http_error.hpp"
+#include "store/state_machine_commands.hpp"
 
 namespace slimfaas::actors {
 namespace {
@@ -14,10 +23,27 @@ using net::RouteKind;
 
 constexpr auto ask_timeout = std::chrono::seconds(5);
 
+// SlimFaas's limit for one data-set value. The session's body limit for
+// control routes (SlimFaas__MaxApiBodyBytes, 1 MiB by default) may be set
+// higher; data sets keep this one.
+constexpr std::size_t max_data_value_bytes = 1 << 20;
+// Data sets share SlimData's key space with the node's own keys; the prefix
+// (SlimFaas's) keeps a user's id from ever naming one of those.
+constexpr std::string_view data_set_key_prefix = "data:set:";
+
+// Seeded from 128 bits of the OS's entropy: generated ids must not collide
+// across nodes and restarts, which one 32-bit seed would allow.
+std::mt19937_64 seeded_random() {
+  std::random_device device;
+  std::seed_seq seed{device(), device(), device(), device()};
+  return std::mt19937_64(seed);
+}
+
 struct ApiState {
   static inline const char* name = "api";
   ApiSetup setup;
   std::uint64_t handled = 0;
+  std::mt19937_64 random = seeded_random();  // generated data-set ids
 };
 
 using Self = caf::stateful_actor<ApiState>*;
@@ -41,6 +67,188 @@ ApiResponse json_response(unsigned status, std::string body) {
   r.body = std::move(body);
   return r;
 }
+
+// --- /data/sets and /debug/raft: questions to SlimData ------------------------
+
+store::TimeMs now_ms() {
+  return static_cast<store::TimeMs>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+std::string data_set_key(std::string_view id) {
+  std::string key(data_set_key_prefix);
+  key.append(id);
+  return key;
+}
+
+// 32 lowercase hex characters, like SlimFaas's Guid.ToString("N").
+std::string generate_data_set_id(std::mt19937_64& random) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string id;
+  id.reserve(32);
+  for (int half = 0; half < 2; ++half) {
+    std::uint64_t bits = random();
+    for (int i = 0; i < 16; ++i, bits >>= 4) id.push_back(digits[bits & 0xf]);
+  }
+  return id;
+}
+
+ApiResponse slimdata_unavailable() {
+  return error(503, "slimdata_unavailable", "SlimData is not configured on this node (see docs/configuration.md)");
+}
+
+ApiResponse slimdata_failure(const SlimDataReply& reply) {
+  using Status = SlimDataReply::Status;
+  auto detail = [&](std::string_view fallback) { return reply.detail.empty() ? std::string(fallback) : reply.detail; };
+  switch (reply.status) {
+    case Status::no_quorum:
+      return error(503, "no_quorum", detail("SlimData has no leader or quorum right now"));
+    case Status::too_large:
+      return error(413, "payload_too_large", detail("the command exceeds SlimData's entry limit"));
+    case Status::overloaded: {
+      auto r = error(429, "slimdata_overloaded", detail("too many SlimData proposals are waiting"));
+      r.headers.emplace_back("Retry-After", "1");
+      return r;
+    }
+    case Status::failed:
+    case Status::ok:
+      break;
+  }
+  return error(500, "slimdata_failed", detail("SlimData failed"));
+}
+
+// Sends one command (propose_atom) or query (read_atom) to SlimData and
+// answers the call: `on_ok` turns the state machine's encoded result into
+// the response; a refusal, a timeout or an undecodable result becomes its
+// HTTP error.
+template <class Atom, class OnOk>
+void ask_slimdata(Self self, Atom atom, std::string payload, net::ApiCallback reply, OnOk on_ok) {
+  const auto& setup = self->state.setup;
+  self->request(setup.slimdata, setup.slimdata_request_timeout, atom, std::move(payload))
+      .then(
+          [reply, on_ok = std::move(on_ok)](const SlimDataReply& answer) {
+            if (!answer.ok()) return reply(slimdata_failure(answer));
+            ApiResponse response;
+            try {
+              response = on_ok(answer.value);
+            } catch (const std::exception& e) {
+              // A malformed result is a bug on one side of the interface;
+              // decoding must not take the actor down.
+              spdlog::warn("api: SlimData result could not be decoded: {}", e.what());
+              response = error(500, "slimdata_failed", std::string("SlimData's result could not be decoded: ") + e.what());
+            }
+            reply(std::move(response));
+          },
+          [reply](caf::error& err) {
+            reply(error(503, "no_quorum", "SlimData did not answer: " + caf::to_string(err)));
+          });
+}
+
+// A write whose log entry had already been applied (a retried proposal
+// answered by its replay) did happen: the caller's intent holds.
+bool already_applied(std::string_view result) {
+  return store::results::status(result) == store::results::Status::AlreadyApplied;
+}
+
+// The `ttl` query parameter: absent or empty means no expiry; otherwise a
+// positive integer of milliseconds. The error, if any, is the 400 to answer.
+std::optional<std::uint64_t> parse_ttl(const std::string& query, std::optional<ApiResponse>& refusal) {
+  std::string text;
+  switch (net::find_query_param(query, "ttl", text)) {
+    case net::QueryParam::absent: return std::nullopt;
+    case net::QueryParam::malformed:
+      refusal = error(400, "bad_request", "malformed percent-encoding in the ttl parameter");
+      return std::nullopt;
+    case net::QueryParam::found: break;
+  }
+  if (text.empty()) return std::nullopt;
+  auto ttl = net::parse_positive_integer(text);
+  if (!ttl) refusal = error(400, "bad_request", "ttl must be a positive integer of milliseconds, got '" + text + "'");
+  return ttl;
+}
+
+// POST /data/sets/<id>[?ttl=ms] and POST /data/sets?id=&ttl=: stores the
+// body as is and answers the id as a JSON string (SlimFaas answers Ok(id)).
+void set_data(Self self, ApiCall& call, std::string id) {
+  auto& body = call.request.body;
+  if (body.size() > max_data_value_bytes) {
+    return call.reply(error(413, "payload_too_large",
+                            "a data-set value holds at most " + std::to_string(max_data_value_bytes) + " bytes, got " +
+                                std::to_string(body.size())));
+  }
+  std::optional<ApiResponse> refusal;
+  auto ttl = parse_ttl(call.request.route.query, refusal);
+  if (refusal) return call.reply(std::move(*refusal));
+  auto command = store::commands::kv_set(data_set_key(id), body, now_ms(), ttl);
+  body.clear();
+  body.shrink_to_fit();  // the command holds the only copy now
+  ask_slimdata(self, propose_atom::value, std::move(command), std::move(call.reply),
+               [id = std::move(id)](const std::string& result) {
+                 if (!already_applied(result)) store::results::kv_set(result);
+                 return json_response(200, json(id).dump());
+               });
+}
+
+void get_data(Self self, ApiCall& call) {
+  const auto& id = call.request.route.name;
+  ask_slimdata(self, read_atom::value, store::queries::kv_get(data_set_key(id), now_ms()), std::move(call.reply),
+               [id](const std::string& result) {
+                 auto value = store::results::kv_get(result);
+                 if (!value) return error(404, "not_found", "no data set '" + id + "' (missing or expired)");
+                 ApiResponse r;
+                 r.content_type = "application/octet-stream";
+                 r.body = std::move(*value);
+                 return r;
+               });
+}
+
+void delete_data(Self self, ApiCall& call) {
+  ask_slimdata(self, propose_atom::value, store::commands::kv_delete(data_set_key(call.request.route.name)),
+               std::move(call.reply), [](const std::string& result) {
+                 // Deleting a missing key is still a success (SlimFaas: 204).
+                 if (!already_applied(result)) store::results::kv_delete(result);
+                 return ApiResponse{204, "application/json", "", {}};
+               });
+}
+
+void handle_data_set(Self self, ApiCall& call) {
+  const auto& method = call.request.method;
+  if (method != "GET" && method != "POST" && method != "DELETE") {
+    return call.reply(method_not_allowed(method, "GET, POST, DELETE"));
+  }
+  if (!self->state.setup.slimdata) return call.reply(slimdata_unavailable());
+  if (method == "POST") return set_data(self, call, call.request.route.name);
+  if (method == "GET") return get_data(self, call);
+  return delete_data(self, call);
+}
+
+void handle_data_sets(Self self, ApiCall& call) {
+  const auto& method = call.request.method;
+  if (method != "GET" && method != "POST") return call.reply(method_not_allowed(method, "GET, POST"));
+  if (!self->state.setup.slimdata) return call.reply(slimdata_unavailable());
+  if (method == "GET") {
+    return call.reply(error(501, "not_implemented",
+                            "listing data sets needs a key-listing query (by prefix, with expiry times) in "
+                            "SlimData's state machine, which it does not offer yet"));
+  }
+  std::string id = call.request.route.name;
+  if (id.empty()) id = generate_data_set_id(self->state.random);
+  set_data(self, call, std::move(id));
+}
+
+void debug_raft(Self self, ApiCall& call) {
+  const auto& setup = self->state.setup;
+  if (call.request.method != "GET") return call.reply(method_not_allowed(call.request.method, "GET"));
+  if (!setup.slimdata) return call.reply(error(404, "not_available", "SlimData (Raft) is not configured on this node"));
+  self->request(setup.slimdata, setup.slimdata_request_timeout, status_atom::value)
+      .then([reply = call.reply](const std::string& status) { reply(json_response(200, status)); },
+            [reply = call.reply](caf::error& err) {
+              reply(error(503, "slimdata_unavailable", "SlimData did not answer: " + caf::to_string(err)));
+            });
+}
+
+// --- function routes -------------------------------------------------------------
 
 void status_all(Self self, ApiCall& call) {
   auto table = self->state.setup.gateway->functions();
@@ -126,7 +334,11 @@ void handle(Self self, ApiCall& call) {
       return;
     }
     case RouteKind::debug_raft:
-      return call.reply(error(404, "not_available", "SlimData (Raft) does not run on this node yet"));
+      return debug_raft(self, call);
+    case RouteKind::data_set:
+      return handle_data_set(self, call);
+    case RouteKind::data_sets:
+      return handle_data_sets(self, call);
     case RouteKind::function_async:
     case RouteKind::async_callback:
     case RouteKind::publish_event:

@@ -1,7 +1,10 @@
 #pragma once
 // Answers the node's control routes (/status-function*, /wake-function*,
-// /metrics, /debug/*) by asking the actors that own the facts.
+// /metrics, /debug/*, /data/sets*) by asking the actors that own the facts.
+// It never blocks: every question is a request whose answer (or timeout)
+// completes the HTTP call.
 #include <caf/all.hpp>
+#include <chrono>
 #include <string>
 
 #include "actors/gateway.hpp"
@@ -14,6 +17,13 @@ struct ApiSetup {
   caf::actor inspector;
   const net::metrics::Registry* registry = nullptr;
   std::string node_name;
+  // SlimData's node actor (actors/slimdata.hpp); null when SlimData is not
+  // configured here, then /data/* answers 503 and /debug/raft 404.
+  caf::actor slimdata;
+  // How long a /data/* call waits for SlimData before answering 503. Set it
+  // a little above SlimData's own request timeout, so SlimData's reply (which
+  // says why) normally arrives first.
+  std::chrono::milliseconds slimdata_request_timeout{5000};
 };
 
 caf::actor spawn_api_actor(caf::actor_system& system, ApiSetup setup);

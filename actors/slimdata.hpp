@@ -1,0 +1,48 @@
+#pragma once
+// SlimData as the rest of the node sees it: one Raft node actor per process
+// (actors/raft_node_actor.hpp) that any local actor asks with a request:
+//
+//   self->request(slimdata, timeout, propose_atom::value, std::string command)
+//       .then([](const SlimDataReply& r) { ... });   // command: store::commands::*
+//   self->request(slimdata, timeout, read_atom::value, std::string query)
+//       .then([](const SlimDataReply& r) { ... });   // query: store::queries::*
+//   self->request(slimdata, timeout, status_atom::value)
+//       .then([](const std::string& json) { ... });  // /debug/raft
+//
+// A proposal is answered once its entry is committed and applied on this
+// node (on a follower: forwarded to the leader, answered when the leader
+// applied it). A read is linearizable (ReadIndex) from any node. Neither
+// hangs: with no leader or no quorum the reply says so within the node's
+// request timeout (SlimData__RequestTimeoutMilliseconds).
+#include <caf/all.hpp>
+#include <cstdint>
+#include <string>
+
+#include "actors/messages.hpp"
+
+namespace slimfaas::actors {
+
+using propose_atom = caf::atom_constant<caf::atom("propose")>;
+using read_atom = caf::atom_constant<caf::atom("read")>;
+
+struct SlimDataReply {
+  enum class Status : std::uint8_t {
+    ok = 0,
+    no_quorum = 1,    // no leader known, or the leader could not commit/confirm in time (HTTP 503)
+    too_large = 2,    // the command exceeds SlimData's entry limit (HTTP 413)
+    overloaded = 3,   // too many proposals waiting (HTTP 429)
+    failed = 4,       // anything else (HTTP 500); `detail` says what
+  };
+  Status status = Status::ok;
+  std::string value;   // the state machine's encoded result (store::results::*) when ok
+  std::string detail;  // for people, when not ok
+
+  bool ok() const { return status == Status::ok; }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, SlimDataReply& x) {
+  return f(caf::meta::type_name("slimfaas.slimdata_reply"), x.status, x.value, x.detail);
+}
+
+}  // namespace slimfaas::actors
