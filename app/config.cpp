@@ -96,6 +96,45 @@ const std::vector<Setting>& settings() {
       {"slimdata-allow-cold-start", {"SlimData__AllowColdStart", "SLIMDATA_ALLOW_COLD_START"}, "false",
        "let a lone node lead the SlimData cluster",
        [](NodeConfig& c, const std::string& v) { c.allow_cold_start = parse_bool("slimdata-allow-cold-start", v); }},
+      {"slimdata-peers", {"SlimData__Peers"}, "",
+       "SlimData voters as host:port, comma separated, this node included, same order on every node",
+       [](NodeConfig& c, const std::string& v) {
+         c.slimdata_peers.clear();
+         std::size_t start = 0;
+         while (start <= v.size() && !v.empty()) {
+           auto end = v.find(',', start);
+           std::string item = v.substr(start, end == std::string::npos ? std::string::npos : end - start);
+           auto colon = item.rfind(':');
+           if (item.empty() || colon == std::string::npos || colon == 0)
+             throw ConfigError("slimdata-peers: '" + item + "' is not host:port");
+           parse_int("slimdata-peers", item.substr(colon + 1), 1, 65535);
+           c.slimdata_peers.push_back(item);
+           if (end == std::string::npos) break;
+           start = end + 1;
+         }
+       }},
+      {"slimdata-node-id", {"SlimData__NodeId"}, "0",
+       "this node's position in slimdata-peers, from 1 (0: the only peer)",
+       [](NodeConfig& c, const std::string& v) { c.slimdata_node_id = static_cast<int>(parse_int("slimdata-node-id", v, 0, 1000)); }},
+      {"slimdata-bind-address", {"SlimData__BindAddress"}, "0.0.0.0", "address the SlimData port binds to",
+       [](NodeConfig& c, const std::string& v) { c.slimdata_bind_address = v; }},
+      {"slimdata-port", {"SlimData__Port"}, "3262", "SlimData port of a lone node (with peers: this node's entry)",
+       [](NodeConfig& c, const std::string& v) { c.slimdata_port = static_cast<int>(parse_int("slimdata-port", v, 1, 65535)); }},
+      {"slimdata-cluster-id", {"SlimData__ClusterId"}, "slimfaas", "nodes of other clusters are refused",
+       [](NodeConfig& c, const std::string& v) { c.slimdata_cluster_id = v; }},
+      {"slimdata-secret", {"SlimData__Secret"}, "", "shared secret every SlimData peer must present",
+       [](NodeConfig& c, const std::string& v) { c.slimdata_secret = v; }},
+      {"slimdata-tick-ms", {"SlimData__TickMilliseconds"}, "50", "Raft tick (heartbeat period)",
+       [](NodeConfig& c, const std::string& v) { c.slimdata_tick_ms = static_cast<int>(parse_int("slimdata-tick-ms", v, 1, 10000)); }},
+      {"slimdata-election-ticks", {"SlimData__ElectionTicks"}, "10", "election timeout in ticks (randomized up to twice)",
+       [](NodeConfig& c, const std::string& v) { c.slimdata_election_ticks = static_cast<int>(parse_int("slimdata-election-ticks", v, 2, 1000)); }},
+      {"slimdata-request-timeout-ms", {"SlimData__RequestTimeoutMilliseconds"}, "5000",
+       "a proposal or read not done by then answers 503",
+       [](NodeConfig& c, const std::string& v) {
+         c.slimdata_request_timeout_ms = static_cast<int>(parse_int("slimdata-request-timeout-ms", v, 1, 600000));
+       }},
+      {"slimdata-sync", {"SlimData__Sync"}, "true", "fsync the Raft log before answering (false only for benchmarks)",
+       [](NodeConfig& c, const std::string& v) { c.slimdata_sync = parse_bool("slimdata-sync", v); }},
       {"pod-scaled-up-by-default-when-infrastructure-has-never-called",
        {"SlimFaas__PodScaledUpByDefaultWhenInfrastructureHasNeverCalled",
         "POD_SCALED_UP_BY_DEFAULT_WHEN_INFRASTRUCTURE_HAS_NEVER_CALLED"},

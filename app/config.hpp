@@ -28,6 +28,20 @@ struct NodeConfig {
   std::string hostname = "slimfaas-1";
   std::string slimdata_directory;
   bool allow_cold_start = false;
+  // SlimData (Raft). Enabled when peers are given, or for a lone node with
+  // allow_cold_start. `slimdata_peers` lists every voter, this node included,
+  // in the same order on every node; node ids are positions from 1.
+  std::vector<std::string> slimdata_peers;  // "host:port"
+  int slimdata_node_id = 0;                 // 0: the only peer, or by matching hostname
+  std::string slimdata_bind_address = "0.0.0.0";
+  int slimdata_port = 3262;                 // used when there are no peers (a lone node)
+  std::string slimdata_cluster_id = "slimfaas";
+  std::string slimdata_secret;
+  int slimdata_tick_ms = 50;
+  int slimdata_election_ticks = 10;
+  int slimdata_request_timeout_ms = 5000;
+  bool slimdata_sync = true;
+  bool slimdata_enabled() const { return !slimdata_peers.empty() || allow_cold_start; }
   bool pod_scaled_up_by_default = false;
   int queues_delay_ms = 10;
   int replicas_sync_delay_ms = 3000;

@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <caf/all.hpp>
+#include <caf/io/all.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/api_actor.hpp"
@@ -9,6 +10,8 @@
 #include "actors/gateway.hpp"
 #include "actors/inspector_actor.hpp"
 #include "actors/messages.hpp"
+#include "actors/raft_node_actor.hpp"
+#include "actors/raft_wire.hpp"
 #include "actors/scaler_actor.hpp"
 #include "k8s/static_backend.hpp"
 #include "net/http_server.hpp"
@@ -40,6 +43,9 @@ class ActorSystemConfig : public caf::actor_system_config {
     // work-stealing workers poll and sleep in short naps, which costs CPU on
     // an idle node and adds up to 50 µs of wake-up latency to a message.
     set("scheduler.policy", caf::atom("sharing"));
+    // SlimData's peers are reached through CAF's network transparency.
+    load<caf::io::middleman>();
+    actors::register_slimdata_types(*this);
   }
 };
 
@@ -58,6 +64,39 @@ void register_function_gauges(net::metrics::Registry& registry, const actors::Ac
       ready.with({name}).set(handle.board->ready_replicas());
     }
   });
+}
+
+actors::RaftNodeSetup slimdata_setup(const NodeConfig& config, std::uint16_t& port) {
+  actors::RaftNodeSetup setup;
+  const auto& peers = config.slimdata_peers;
+  int id = config.slimdata_node_id;
+  if (id == 0) {
+    if (peers.size() > 1) throw ConfigError("slimdata-node-id: required with several slimdata-peers");
+    id = 1;
+  }
+  if (!peers.empty() && id > static_cast<int>(peers.size()))
+    throw ConfigError("slimdata-node-id: " + std::to_string(id) + " is past the " + std::to_string(peers.size()) +
+                      " slimdata-peers");
+  port = static_cast<std::uint16_t>(config.slimdata_port);
+  for (std::size_t i = 0; i < peers.size(); ++i) {
+    const auto colon = peers[i].rfind(':');
+    actors::RaftPeerAddress address{peers[i].substr(0, colon),
+                                    static_cast<std::uint16_t>(std::stoi(peers[i].substr(colon + 1)))};
+    if (static_cast<int>(i) + 1 == id) port = address.port;
+    else setup.peers.emplace(i + 1, std::move(address));
+  }
+  if (config.slimdata_directory.empty())
+    throw ConfigError("slimdata-directory: SlimData needs a directory for its log (SLIMDATA_DIRECTORY)");
+  setup.id = static_cast<store::NodeId>(id);
+  setup.directory = config.slimdata_directory;
+  setup.cluster_id = config.slimdata_cluster_id;
+  setup.secret = config.slimdata_secret;
+  setup.tick = std::chrono::milliseconds(config.slimdata_tick_ms);
+  setup.election_ticks = config.slimdata_election_ticks;
+  setup.request_timeout = std::chrono::milliseconds(config.slimdata_request_timeout_ms);
+  setup.allow_cold_start = config.allow_cold_start;
+  setup.sync = config.slimdata_sync;
+  return setup;
 }
 
 int wait_for_signal() {
@@ -92,6 +131,29 @@ int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> back
   actors::ActorGateway gateway;
   auto inspector = actors::spawn_inspector(system, config.hostname);
 
+  caf::actor slimdata;
+  if (config.slimdata_enabled()) {
+    std::uint16_t port = 0;
+    auto setup = slimdata_setup(config, port);
+    const auto id = setup.id;
+    try {
+      slimdata = actors::spawn_raft_node(system, std::move(setup));
+    } catch (const std::exception& e) {
+      throw ConfigError(std::string("SlimData: ") + e.what());
+    }
+    auto published = system.middleman().publish(slimdata, port, config.slimdata_bind_address.c_str(), true);
+    if (!published) {
+      spdlog::critical("SlimData: cannot listen on {}:{}: {}", config.slimdata_bind_address, port,
+                       system.render(published.error()));
+      caf::anon_send_exit(slimdata, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(inspector, caf::exit_reason::user_shutdown);
+      return 1;
+    }
+    actors::register_actor(inspector, "raft", "slimdata-" + std::to_string(id), slimdata);
+    spdlog::info("SlimData node {} listening on {}:{} ({} peer(s))", id, config.slimdata_bind_address, *published,
+                 config.slimdata_peers.size() > 0 ? config.slimdata_peers.size() - 1 : 0);
+  }
+
   auto definitions = backend->functions();
   caf::actor scaler;
   if (backend->scalable()) {
@@ -125,7 +187,9 @@ int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> back
       caf::anon_send(it->second.actor, actors::replicas_atom::value, actors::ReplicaList(std::move(replicas)));
   });
 
-  auto api = actors::spawn_api_actor(system, actors::ApiSetup{&gateway, inspector, &registry, config.hostname});
+  auto api = actors::spawn_api_actor(
+      system, actors::ApiSetup{&gateway, inspector, &registry, config.hostname, slimdata,
+                               std::chrono::milliseconds(config.slimdata_request_timeout_ms + 500)});
   actors::register_actor(inspector, "api", "api", api);
   gateway.set_api(api);
 
@@ -138,6 +202,7 @@ int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> back
     caf::anon_send_exit(api, caf::exit_reason::user_shutdown);
     for (auto& [_, handle] : *table) caf::anon_send_exit(handle.actor, caf::exit_reason::user_shutdown);
     if (scaler) caf::anon_send_exit(scaler, caf::exit_reason::user_shutdown);
+    if (slimdata) caf::anon_send_exit(slimdata, caf::exit_reason::user_shutdown);
     return 1;
   }
   std::string ports;
@@ -154,6 +219,7 @@ int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> back
   // No decision may start or stop a replica while the backend stops them all.
   if (scaler) caf::anon_send_exit(scaler, caf::exit_reason::user_shutdown);
   backend->stop();
+  if (slimdata) caf::anon_send_exit(slimdata, caf::exit_reason::user_shutdown);
   for (auto& [_, handle] : *table) caf::anon_send_exit(handle.actor, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(api, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(inspector, caf::exit_reason::user_shutdown);

@@ -347,12 +347,14 @@ std::optional<Term> RaftLog::term(Index index) const {
 
 RaftLog::Batch RaftLog::batch() const { return Batch(*this); }
 
-void RaftLog::write(Batch&& batch) {
+void RaftLog::write(Batch&& batch) { write(std::move(batch), true); }
+
+void RaftLog::write(Batch&& batch, bool sync) {
   if (batch.base_generation_ != impl_->generation)
     throw std::logic_error("raft log: batch built before another write to the log");
   if (batch.empty()) return;
   rocksdb::WriteOptions write_options;
-  write_options.sync = impl_->options.sync;
+  write_options.sync = impl_->options.sync && sync;
   impl_->check(impl_->db->Write(write_options, batch.rocks_batch_.get()), "cannot write");
   impl_->shape = std::move(batch.shape_);
   ++impl_->generation;

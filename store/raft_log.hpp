@@ -143,6 +143,10 @@ class RaftLog {
   // Several Readies (or any mix of steps) in one atomic, fsynced write.
   Batch batch() const;
   void write(Batch&& batch);
+  // The same, fsynced only when `sync` (and Options::sync): for changes
+  // Raft may lose in a crash (a commit index alone). A later synced write
+  // makes this one durable too (one WAL, synced in order).
+  void write(Batch&& batch, bool sync);
 
   // Entries with lo <= index < hi (for followers catching up), stopping
   // once their data passes `max_bytes` (always at least one entry when any

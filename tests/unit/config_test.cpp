@@ -374,6 +374,31 @@ TEST_CASE("settings_help lists only settings that load_config accepts", "[config
       }
     }
   }
-  CHECK(flags_seen == 28);
-  CHECK(env_seen == 43);
+  CHECK(flags_seen == 38);
+  CHECK(env_seen == 53);
+}
+
+TEST_CASE("load_config: SlimData peers and settings", "[config]") {
+  NodeConfig off = load_config({}, {});
+  CHECK_FALSE(off.slimdata_enabled());
+
+  NodeConfig c = load_config({"--slimdata-node-id", "2"},
+                             {{"SlimData__Peers", "10.0.0.1:3262,node-b.svc:3263,[::1]:3264"},
+                              {"SlimData__Secret", "s"},
+                              {"SlimData__TickMilliseconds", "20"},
+                              {"SlimData__Sync", "false"}});
+  CHECK(c.slimdata_enabled());
+  CHECK(c.slimdata_peers == std::vector<std::string>{"10.0.0.1:3262", "node-b.svc:3263", "[::1]:3264"});
+  CHECK(c.slimdata_node_id == 2);
+  CHECK(c.slimdata_secret == "s");
+  CHECK(c.slimdata_tick_ms == 20);
+  CHECK_FALSE(c.slimdata_sync);
+
+  NodeConfig lone = load_config({"--slimdata-allow-cold-start", "true"}, {});
+  CHECK(lone.slimdata_enabled());
+  CHECK(lone.slimdata_port == 3262);
+
+  CHECK_THROWS_WITH(load_config({"--slimdata-peers", "a:1,b"}, {}), Catch::Contains("'b' is not host:port"));
+  CHECK_THROWS_WITH(load_config({"--slimdata-peers", "a:1,b:0"}, {}), Catch::Contains("slimdata-peers"));
+  CHECK_THROWS_WITH(load_config({"--slimdata-peers", "a:1,,b:2"}, {}), Catch::Contains("is not host:port"));
 }

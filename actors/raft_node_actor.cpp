@@ -1,0 +1,600 @@
+#include "actors/raft_node_actor.hpp"
+
+#include <caf/io/all.hpp>
+#include <deque>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <spdlog/spdlog.h>
+
+#include "actors/raft_wire.hpp"
+#include "store/raft_core.hpp"
+#include "store/raft_log.hpp"
+#include "store/state_machine.hpp"
+
+namespace slimfaas::actors {
+
+// One Ready's durable part, for the log writer (never crosses nodes).
+struct PersistJob {
+  std::optional<store::HardState> hard_state;
+  std::optional<store::Snapshot> snapshot;
+  store::Index truncate_from = 0;
+  std::vector<store::Entry> entries;
+  bool sync = true;  // false: only the commit index changed (recomputed after a crash)
+};
+
+}  // namespace slimfaas::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(slimfaas::actors::PersistJob)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<slimfaas::store::Snapshot>)
+
+namespace slimfaas::actors {
+namespace {
+
+using nlohmann::json;
+using store::Index;
+using store::NodeId;
+using store::Role;
+using Clock = std::chrono::steady_clock;
+
+using persist_atom = caf::atom_constant<caf::atom("persist")>;
+using compact_atom = caf::atom_constant<caf::atom("compact")>;
+using connect_atom = caf::atom_constant<caf::atom("connect")>;
+using peer_atom = caf::atom_constant<caf::atom("peer")>;
+
+SlimDataReply reply_of(SlimDataReply::Status status, std::string detail) {
+  SlimDataReply r;
+  r.status = status;
+  r.detail = std::move(detail);
+  return r;
+}
+
+bool same_secret(const std::string& a, const std::string& b) {
+  // Constant time in the length of the expected secret.
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (std::size_t i = 0; i < b.size(); ++i) diff |= static_cast<unsigned char>(b[i] ^ (i < a.size() ? a[i] : 0));
+  return diff == 0;
+}
+
+// ------------------------------------------------------------ log writer
+//
+// Owns the RocksDB log. Its mailbox orders the writes; each job is one
+// atomic, fsynced WriteBatch. A storage failure is fatal: a Raft node that
+// cannot keep its promises must stop rather than answer.
+
+caf::behavior log_writer(caf::event_based_actor* self, std::shared_ptr<store::RaftLog> log) {
+  (void)self;
+  return {
+      [log](persist_atom, PersistJob& job) -> bool {
+        try {
+          auto batch = log->batch();
+          if (job.snapshot) {
+            batch.save_snapshot(*job.snapshot);
+            batch.truncate_from(job.snapshot->meta.index + 1);
+          }
+          if (job.truncate_from != 0) batch.truncate_from(job.truncate_from);
+          if (!job.entries.empty()) batch.append(job.entries);
+          if (job.hard_state) batch.set_hard_state(*job.hard_state);
+          log->write(std::move(batch), job.sync);
+        } catch (const std::exception& e) {
+          spdlog::critical("slimdata: cannot write the Raft log: {}; stopping", e.what());
+          std::_Exit(70);
+        }
+        return true;
+      },
+      [log](compact_atom, std::shared_ptr<store::Snapshot>& snapshot) {
+        try {
+          if (snapshot->meta.index > log->snapshot_meta().index) log->save_snapshot(*snapshot);
+        } catch (const std::exception& e) {
+          spdlog::critical("slimdata: cannot write a snapshot: {}; stopping", e.what());
+          std::_Exit(70);
+        }
+      },
+  };
+}
+
+// ------------------------------------------------------------ connector
+//
+// Connects to one peer (blocking remote_actor: hence a detached actor),
+// retrying with backoff, hands the handle to the node and quits.
+
+caf::behavior peer_connector(caf::event_based_actor* self, caf::actor node, NodeId peer, RaftPeerAddress address) {
+  self->send(self, connect_atom::value, 0);
+  return {
+      [=](connect_atom, int attempt) {
+        auto handle = self->system().middleman().remote_actor(address.host, address.port);
+        if (handle) {
+          self->send(node, peer_atom::value, peer, *handle);
+          self->quit();
+          return;
+        }
+        if (attempt == 0 || attempt % 20 == 0)
+          spdlog::debug("slimdata: peer {} at {}:{} not reachable yet: {}", peer, address.host, address.port,
+                        self->system().render(handle.error()));
+        const auto delay = std::chrono::milliseconds(std::min(2000, 50 << std::min(attempt, 6)));
+        self->delayed_send(self, delay, connect_atom::value, attempt + 1);
+      },
+  };
+}
+
+// ------------------------------------------------------------ node
+
+struct PendingProposal {
+  store::Term term = 0;
+  caf::response_promise promise;
+};
+
+struct PendingRead {
+  std::string query;
+  caf::response_promise promise;
+  Clock::time_point deadline;
+  std::optional<Index> index;  // known once the read is confirmed
+};
+
+// A request that waits for a leader to be known (and connected).
+struct WaitingRequest {
+  std::string command;
+  caf::response_promise promise;
+  Clock::time_point deadline;
+};
+
+struct RaftNodeState {
+  static inline const char* name = "raft";
+  RaftNodeSetup setup;
+  std::unique_ptr<store::RaftCore> core;
+  store::StateMachine machine;
+  caf::actor writer;
+  Role role = Role::Follower;
+  NodeId leader = 0;
+
+  std::map<NodeId, caf::actor> peers;                // connected, hello sent
+  std::map<caf::actor_addr, NodeId> authenticated;   // senders that said a valid hello
+  bool persisting = false;
+  std::optional<store::Ready> in_flight;             // persisting now
+
+  std::map<Index, PendingProposal> proposals;        // leader: by log index
+  std::deque<std::pair<Clock::time_point, Index>> proposal_deadlines;
+  std::deque<WaitingRequest> waiting;                // proposals waiting for a leader
+  std::map<std::uint64_t, PendingRead> reads;        // by context
+  std::uint64_t next_read = 1;
+  Index snapshot_index = 0;
+  std::uint64_t ticks = 0;
+
+  std::uint64_t proposed = 0, forwarded = 0, applied_entries = 0, persists = 0, persisted_entries = 0;
+  std::uint64_t rejected_unauthenticated = 0;
+};
+
+using Self = caf::stateful_actor<RaftNodeState>*;
+
+caf::behavior role_behavior(Self self, Role role);
+void process_ready(Self self);
+
+void send_messages(Self self, std::vector<store::Message>& messages) {
+  auto& s = self->state;
+  std::map<NodeId, RaftMessages> by_peer;
+  for (auto& m : messages) by_peer[m.to].push_back(std::move(m));
+  for (auto& [peer, batch] : by_peer) {
+    auto it = s.peers.find(peer);
+    if (it == s.peers.end()) continue;  // not connected: Raft tolerates the loss
+    self->send(it->second, raft_atom::value, std::move(batch));
+  }
+}
+
+void answer_read(Self self, std::uint64_t context) {
+  auto& s = self->state;
+  auto it = s.reads.find(context);
+  if (it == s.reads.end()) return;
+  SlimDataReply r;
+  r.value = s.machine.query(it->second.query);
+  it->second.promise.deliver(std::move(r));
+  s.reads.erase(it);
+}
+
+void serve_reads_up_to(Self self, Index applied) {
+  auto& s = self->state;
+  std::vector<std::uint64_t> ready;
+  for (const auto& [context, read] : s.reads)
+    if (read.index && *read.index <= applied) ready.push_back(context);
+  for (auto context : ready) answer_read(self, context);
+}
+
+void apply_committed(Self self, store::Ready& ready) {
+  auto& s = self->state;
+  if (ready.snapshot) {
+    s.machine.restore(ready.snapshot->data);
+    s.snapshot_index = ready.snapshot->meta.index;
+  }
+  for (const auto& entry : ready.committed_entries) {
+    if (entry.index <= s.machine.last_applied()) continue;  // covered by a snapshot
+    std::string result = s.machine.apply(entry);
+    ++s.applied_entries;
+    auto it = s.proposals.find(entry.index);
+    if (it == s.proposals.end()) continue;
+    if (it->second.term == entry.term) {
+      SlimDataReply r;
+      r.value = std::move(result);
+      it->second.promise.deliver(std::move(r));
+    } else {
+      it->second.promise.deliver(reply_of(SlimDataReply::Status::no_quorum,
+                                          "leadership changed before the entry committed; it was not applied, retry"));
+    }
+    s.proposals.erase(it);
+  }
+  for (const auto& rs : ready.read_states) {
+    auto it = s.reads.find(rs.context);
+    if (it != s.reads.end()) it->second.index = rs.index;
+  }
+  serve_reads_up_to(self, s.machine.last_applied());
+}
+
+void maybe_compact(Self self) {
+  auto& s = self->state;
+  const Index applied = s.core->applied();
+  if (applied < s.snapshot_index + s.setup.snapshot_interval_entries) return;
+  if (s.machine.last_applied() != applied) return;
+  const auto& snapshot = s.core->compact(applied, s.machine.snapshot());
+  s.snapshot_index = applied;
+  self->send(s.writer, compact_atom::value, std::make_shared<store::Snapshot>(snapshot));
+}
+
+// Steps 2-4 of the Ready contract, once step 1 (persist) is durable.
+void finish_ready(Self self) {
+  auto& s = self->state;
+  store::Ready ready = std::move(*s.in_flight);
+  s.in_flight.reset();
+  s.persisting = false;
+  send_messages(self, ready.messages);
+  apply_committed(self, ready);
+  s.core->advance();
+  maybe_compact(self);
+  process_ready(self);
+}
+
+void observe_role(Self self);
+
+void process_ready(Self self) {
+  auto& s = self->state;
+  observe_role(self);
+  if (s.persisting || !s.core->has_ready()) return;
+  s.in_flight = s.core->ready();
+  store::Ready& ready = *s.in_flight;
+  const bool durable = ready.hard_state || ready.snapshot || ready.truncate_from != 0 || !ready.entries.empty();
+  if (!durable) {
+    finish_ready(self);
+    return;
+  }
+  PersistJob job;
+  job.hard_state = ready.hard_state;
+  job.snapshot = ready.snapshot;
+  job.truncate_from = ready.truncate_from;
+  job.entries = std::move(ready.entries);
+  job.sync = ready.must_sync;
+  s.persisting = true;
+  ++s.persists;
+  s.persisted_entries += job.entries.size();
+  self->request(s.writer, caf::infinite, persist_atom::value, std::move(job)).then([=](bool) { finish_ready(self); });
+}
+
+// ------------------------------------------------------------ requests
+
+void forward_proposal(Self self, WaitingRequest request);
+
+void flush_waiting(Self self) {
+  auto& s = self->state;
+  if (s.waiting.empty()) return;
+  std::deque<WaitingRequest> waiting;
+  waiting.swap(s.waiting);
+  for (auto& w : waiting) forward_proposal(self, std::move(w));
+}
+
+void propose_here(Self self, std::string command, caf::response_promise promise, Clock::time_point deadline) {
+  auto& s = self->state;
+  auto result = s.core->propose(std::move(command));
+  if (!result.accepted()) {
+    // Lost the leadership since the message was dispatched: forward.
+    forward_proposal(self, WaitingRequest{{}, std::move(promise), deadline});
+    return;
+  }
+  ++s.proposed;
+  s.proposals.emplace(result.index, PendingProposal{result.term, std::move(promise)});
+  s.proposal_deadlines.emplace_back(deadline, result.index);
+}
+
+// A proposal on a node that does not lead: forward it to the leader, or
+// keep it until one is known (until its deadline).
+void forward_proposal(Self self, WaitingRequest request) {
+  auto& s = self->state;
+  if (request.command.empty()) {
+    request.promise.deliver(
+        reply_of(SlimDataReply::Status::no_quorum, "leadership changed while the proposal was being handled; retry"));
+    return;
+  }
+  if (s.role == Role::Leader) {
+    propose_here(self, std::move(request.command), std::move(request.promise), request.deadline);
+    return;
+  }
+  auto it = s.peers.find(s.leader);
+  if (s.leader == 0 || it == s.peers.end()) {
+    s.waiting.push_back(std::move(request));
+    return;
+  }
+  ++s.forwarded;
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(request.deadline - Clock::now());
+  auto promise = request.promise;
+  auto command = std::make_shared<std::string>(std::move(request.command));
+  const auto deadline = request.deadline;
+  self->request(it->second, std::max(left, std::chrono::milliseconds(1)), propose_atom::value, *command)
+      .then(
+          [=](SlimDataReply& r) mutable {
+            // The node we asked no longer leads: try again while time is left.
+            if (r.status == SlimDataReply::Status::no_quorum && r.detail == "not_leader" && Clock::now() < deadline) {
+              forward_proposal(self, WaitingRequest{std::move(*command), promise, deadline});
+              return;
+            }
+            promise.deliver(std::move(r));
+          },
+          [=](caf::error&) mutable {
+            promise.deliver(reply_of(SlimDataReply::Status::no_quorum,
+                                     "no answer from the leader within the request timeout"));
+          });
+}
+
+void expire_requests(Self self) {
+  auto& s = self->state;
+  const auto now = Clock::now();
+  while (!s.proposal_deadlines.empty() && s.proposal_deadlines.front().first <= now) {
+    auto it = s.proposals.find(s.proposal_deadlines.front().second);
+    if (it != s.proposals.end()) {
+      it->second.promise.deliver(reply_of(SlimDataReply::Status::no_quorum,
+                                          "not committed within the request timeout (no quorum?); it may still "
+                                          "commit later"));
+      s.proposals.erase(it);
+    }
+    s.proposal_deadlines.pop_front();
+  }
+  while (!s.waiting.empty() && s.waiting.front().deadline <= now) {
+    s.waiting.front().promise.deliver(
+        reply_of(SlimDataReply::Status::no_quorum, "no leader known within the request timeout"));
+    s.waiting.pop_front();
+  }
+  for (auto it = s.reads.begin(); it != s.reads.end();) {
+    if (it->second.deadline <= now) {
+      it->second.promise.deliver(reply_of(SlimDataReply::Status::no_quorum,
+                                          "the read could not be confirmed by a quorum within the request timeout"));
+      it = s.reads.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// Reads the core dropped (no leader when asked, or leadership changed) are
+// asked again; answered ones are gone from the map.
+void retry_unconfirmed_reads(Self self) {
+  auto& s = self->state;
+  for (auto& [context, read] : s.reads)
+    if (!read.index) s.core->read_index(context);
+}
+
+void observe_role(Self self) {
+  auto& s = self->state;
+  const Role role = s.core->role();
+  const NodeId leader = s.core->leader();
+  const bool changed = role != s.role || leader != s.leader;
+  if (role != s.role) {
+    spdlog::info("slimdata: node {} is now {} (term {}, leader {})", s.setup.id, store::to_string(role),
+                 s.core->term(), leader);
+    s.role = role;
+    self->become(role_behavior(self, role));
+  }
+  s.leader = leader;
+  if (changed) {
+    flush_waiting(self);
+    retry_unconfirmed_reads(self);
+  }
+}
+
+json status_json(Self self) {
+  auto& s = self->state;
+  const auto st = s.core->status();
+  json peers = json::array();
+  std::map<NodeId, const store::PeerStatus*> progress;
+  for (const auto& p : st.peers) progress[p.id] = &p;
+  for (const auto& [id, address] : s.setup.peers) {
+    json p{{"id", id}, {"address", address.host + ":" + std::to_string(address.port)},
+           {"connected", s.peers.count(id) != 0}};
+    if (auto it = progress.find(id); it != progress.end()) {
+      p["match_index"] = it->second->match;
+      p["next_index"] = it->second->next;
+      p["recent_active"] = it->second->recent_active;
+    }
+    peers.push_back(std::move(p));
+  }
+  return {{"id", st.id},
+          {"role", std::string(store::to_string(st.role))},
+          {"term", st.term},
+          {"vote", st.vote},
+          {"leader", st.leader},
+          {"commit_index", st.commit},
+          {"last_applied", s.machine.last_applied()},
+          {"snapshot_index", st.snapshot_index},
+          {"last_index", st.last_index},
+          {"cluster_id", s.setup.cluster_id},
+          {"peers", peers},
+          {"pending_proposals", s.proposals.size()},
+          {"waiting_for_leader", s.waiting.size()},
+          {"pending_reads", s.reads.size()},
+          {"persisting", s.persisting},
+          {"counters",
+           {{"proposed", s.proposed},
+            {"forwarded", s.forwarded},
+            {"applied", s.applied_entries},
+            {"persists", s.persists},
+            {"persisted_entries", s.persisted_entries},
+            {"rejected_unauthenticated", s.rejected_unauthenticated}}}};
+}
+
+bool too_many_requests(Self self) {
+  auto& s = self->state;
+  return s.proposals.size() + s.waiting.size() + s.reads.size() >= s.setup.max_pending_requests;
+}
+
+// Whether a request comes from this node or from a peer that said hello.
+bool trusted_sender(Self self) {
+  auto sender = self->current_sender();
+  if (!sender || sender->node() == self->node()) return true;
+  return self->state.authenticated.count(caf::actor_cast<caf::actor_addr>(sender)) != 0;
+}
+
+caf::message_handler common_handlers(Self self) {
+  return {
+      [=](raft_atom, RaftMessages& messages) {
+        auto& s = self->state;
+        auto it = s.authenticated.find(caf::actor_cast<caf::actor_addr>(self->current_sender()));
+        if (it == s.authenticated.end()) {
+          ++s.rejected_unauthenticated;
+          return;
+        }
+        for (const auto& m : messages) {
+          if (m.from != it->second) continue;  // a peer speaks only for itself
+          s.core->step(m);
+        }
+        process_ready(self);
+      },
+      [=](hello_atom, const std::string& cluster, const std::string& secret, NodeId from) {
+        auto& s = self->state;
+        auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
+        if (cluster != s.setup.cluster_id || !same_secret(secret, s.setup.secret) || s.setup.peers.count(from) == 0) {
+          spdlog::warn("slimdata: refused a hello claiming node {} of cluster '{}' (wrong cluster, secret or node id)",
+                       from, cluster);
+          ++s.rejected_unauthenticated;
+          return;
+        }
+        s.authenticated[sender] = from;
+        spdlog::info("slimdata: node {} accepted peer {}", s.setup.id, from);
+      },
+      [=](peer_atom, NodeId id, caf::actor& handle) {
+        auto& s = self->state;
+        self->monitor(handle);
+        self->send(handle, hello_atom::value, s.setup.cluster_id, s.setup.secret, s.setup.id);
+        s.peers[id] = handle;
+        spdlog::info("slimdata: node {} connected to peer {}", s.setup.id, id);
+        flush_waiting(self);
+      },
+      [=](read_atom, std::string& query) -> caf::result<SlimDataReply> {
+        auto& s = self->state;
+        if (!trusted_sender(self)) return reply_of(SlimDataReply::Status::failed, "unauthenticated");
+        if (too_many_requests(self))
+          return reply_of(SlimDataReply::Status::overloaded, "too many SlimData requests waiting");
+        const auto context = s.next_read++;
+        auto promise = self->make_response_promise();
+        s.reads.emplace(context, PendingRead{std::move(query), promise, Clock::now() + s.setup.request_timeout, {}});
+        s.core->read_index(context);
+        process_ready(self);
+        return promise;
+      },
+      [=](status_atom) -> std::string { return status_json(self).dump(); },
+      [=](inspect_atom) -> std::string {
+        json out{{"mailbox", self->mailbox().size()}, {"state", status_json(self)}};
+        return out.dump();
+      },
+      [=](tick_atom) {
+        auto& s = self->state;
+        s.core->tick();
+        // A ReadIndex request or answer lost on the way is asked again.
+        if (++s.ticks % 4 == 0) retry_unconfirmed_reads(self);
+        expire_requests(self);
+        process_ready(self);
+        self->delayed_send(self, s.setup.tick, tick_atom::value);
+      },
+  };
+}
+
+caf::result<SlimDataReply> admit_proposal(Self self, std::string& command, bool here) {
+  auto& s = self->state;
+  if (!trusted_sender(self)) return reply_of(SlimDataReply::Status::failed, "unauthenticated");
+  if (command.size() > s.setup.max_entry_bytes)
+    return reply_of(SlimDataReply::Status::too_large, "the command has " + std::to_string(command.size()) +
+                                                          " bytes; SlimData takes at most " +
+                                                          std::to_string(s.setup.max_entry_bytes));
+  if (too_many_requests(self)) return reply_of(SlimDataReply::Status::overloaded, "too many SlimData requests waiting");
+  const bool from_peer = self->current_sender() && self->current_sender()->node() != self->node();
+  if (!here && from_peer) {
+    // A peer forwarded it believing we lead; we do not (any more).
+    return reply_of(SlimDataReply::Status::no_quorum, "not_leader");
+  }
+  auto promise = self->make_response_promise();
+  const auto deadline = Clock::now() + s.setup.request_timeout;
+  if (here) propose_here(self, std::move(command), promise, deadline);
+  else forward_proposal(self, WaitingRequest{std::move(command), promise, deadline});
+  process_ready(self);
+  return promise;
+}
+
+caf::behavior role_behavior(Self self, Role role) {
+  if (role == Role::Leader) {
+    return caf::message_handler{
+        [=](propose_atom, std::string& command) { return admit_proposal(self, command, true); },
+    }.or_else(common_handlers(self));
+  }
+  return caf::message_handler{
+      [=](propose_atom, std::string& command) { return admit_proposal(self, command, false); },
+  }.or_else(common_handlers(self));
+}
+
+caf::behavior raft_node(Self self, RaftNodeSetup setup, std::shared_ptr<store::RaftLog> log) {
+  auto& s = self->state;
+  auto recovered = log->recover();
+  store::RecoveredState state{recovered.hard_state, recovered.snapshot, std::move(recovered.entries)};
+  if (state.snapshot) {
+    s.machine.restore(state.snapshot->data);
+    s.snapshot_index = state.snapshot->meta.index;
+  }
+  store::RaftConfig config;
+  config.id = setup.id;
+  config.voters.push_back(setup.id);
+  for (const auto& [id, _] : setup.peers) config.voters.push_back(id);
+  config.election_ticks = setup.election_ticks;
+  config.heartbeat_ticks = 1;
+  config.seed = setup.seed ? setup.seed
+                           : setup.id * 0x9E3779B97F4A7C15ull ^
+                                 static_cast<std::uint64_t>(Clock::now().time_since_epoch().count());
+  s.core = std::make_unique<store::RaftCore>(config, std::move(state));
+  spdlog::info("slimdata: node {} recovered term {} commit {} snapshot {} last index {}", setup.id, s.core->term(),
+               recovered.hard_state.commit, s.snapshot_index, s.core->status().last_index);
+  s.setup = std::move(setup);
+  s.writer = self->spawn<caf::detached + caf::linked>(log_writer, log);
+  for (const auto& [id, address] : s.setup.peers) self->spawn<caf::detached + caf::linked>(peer_connector, caf::actor_cast<caf::actor>(self), id, address);
+  self->set_down_handler([=](caf::down_msg& down) {
+    auto& s = self->state;
+    for (auto it = s.peers.begin(); it != s.peers.end(); ++it) {
+      if (it->second.address() != down.source) continue;
+      const NodeId id = it->first;
+      spdlog::warn("slimdata: node {} lost peer {}; reconnecting", s.setup.id, id);
+      s.peers.erase(it);
+      for (auto a = s.authenticated.begin(); a != s.authenticated.end();)
+        a = a->second == id ? s.authenticated.erase(a) : std::next(a);
+      self->spawn<caf::detached + caf::linked>(peer_connector, caf::actor_cast<caf::actor>(self), id,
+                                               s.setup.peers.at(id));
+      break;
+    }
+  });
+  self->send(self, tick_atom::value);
+  return role_behavior(self, Role::Follower);
+}
+
+}  // namespace
+
+caf::actor spawn_raft_node(caf::actor_system& system, RaftNodeSetup setup) {
+  if (setup.peers.empty() && !setup.allow_cold_start)
+    throw std::invalid_argument(
+        "SlimData has no peers: a single node may only lead alone with SLIMDATA_ALLOW_COLD_START=true");
+  if (setup.peers.count(setup.id))
+    throw std::invalid_argument("SlimData: the peer list names this node (" + std::to_string(setup.id) + ") too");
+  store::RaftLogOptions options;
+  options.sync = setup.sync;
+  auto log = std::make_shared<store::RaftLog>(store::RaftLog::open(setup.directory, options));
+  return system.spawn(raft_node, std::move(setup), std::move(log));
+}
+
+}  // namespace slimfaas::actors

@@ -1,0 +1,53 @@
+#pragma once
+// How SlimData's Raft traffic crosses nodes through CAF's middleman: inspect
+// overloads for the store's plain value types (CAF serializes them with its
+// binary serializer) and the registration every node's actor system needs
+// before it publishes or connects.
+#include <caf/all.hpp>
+#include <vector>
+
+#include "actors/slimdata.hpp"
+#include "store/raft_core.hpp"
+
+namespace slimfaas::store {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, Entry& x) {
+  return f(caf::meta::type_name("slimfaas.raft.entry"), x.term, x.index, x.kind, x.data);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, SnapshotMeta& x) {
+  return f(caf::meta::type_name("slimfaas.raft.snapshot_meta"), x.index, x.term, x.voters);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, Snapshot& x) {
+  return f(caf::meta::type_name("slimfaas.raft.snapshot"), x.meta, x.data);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, Message& x) {
+  return f(caf::meta::type_name("slimfaas.raft.message"), x.type, x.from, x.to, x.term, x.log_term, x.index,
+           x.entries, x.commit, x.reject, x.reject_hint, x.snapshot, x.context);
+}
+
+}  // namespace slimfaas::store
+
+namespace slimfaas::actors {
+
+// Raft messages between node actors: one CAF message per peer per Ready.
+using raft_atom = caf::atom_constant<caf::atom("raft")>;
+// First message on every connection: cluster id, shared secret, node id.
+using hello_atom = caf::atom_constant<caf::atom("hello")>;
+
+using RaftMessages = std::vector<store::Message>;
+
+// Registers the types above (and SlimDataReply) with a node's actor system.
+inline void register_slimdata_types(caf::actor_system_config& config) {
+  config.add_message_type<store::Message>("slimfaas.raft.message");
+  config.add_message_type<RaftMessages>("slimfaas.raft.messages");
+  config.add_message_type<SlimDataReply>("slimfaas.slimdata_reply");
+}
+
+}  // namespace slimfaas::actors
