@@ -162,6 +162,7 @@ struct RaftNodeState {
 
   std::uint64_t proposed = 0, forwarded = 0, applied_entries = 0, persists = 0, persisted_entries = 0;
   std::uint64_t rejected_unauthenticated = 0;
+  std::vector<caf::actor> subscribers;  // local actors told of leadership and applied entries
 };
 
 using Self = caf::stateful_actor<RaftNodeState>*;
@@ -225,6 +226,9 @@ void apply_committed(Self self, store::Ready& ready) {
     if (it != s.reads.end()) it->second.index = rs.index;
   }
   serve_reads_up_to(self, s.machine.last_applied());
+  if (!ready.committed_entries.empty() || ready.snapshot)
+    for (const auto& subscriber : s.subscribers)
+      self->send(subscriber, applied_atom::value, static_cast<std::uint64_t>(s.machine.last_applied()));
 }
 
 void maybe_compact(Self self) {
@@ -384,8 +388,12 @@ void observe_role(Self self) {
   if (role != s.role) {
     spdlog::info("slimdata: node {} is now {} (term {}, leader {})", s.setup.id, store::to_string(role),
                  s.core->term(), leader);
+    const bool was_leader = s.role == Role::Leader;
     s.role = role;
     self->become(role_behavior(self, role));
+    if (was_leader != (role == Role::Leader))
+      for (const auto& subscriber : s.subscribers)
+        self->send(subscriber, leader_atom::value, role == Role::Leader, static_cast<std::uint64_t>(s.core->term()));
   }
   s.leader = leader;
   if (changed) {
@@ -494,6 +502,14 @@ caf::message_handler common_handlers(Self self) {
         return promise;
       },
       [=](status_atom) -> std::string { return status_json(self).dump(); },
+      [=](subscribe_atom, caf::actor& subscriber) {
+        auto& s = self->state;
+        if (!subscriber || subscriber->node() != self->node()) return;  // local actors only
+        self->monitor(subscriber);
+        self->send(subscriber, leader_atom::value, s.role == Role::Leader, static_cast<std::uint64_t>(s.core->term()));
+        self->send(subscriber, applied_atom::value, static_cast<std::uint64_t>(s.machine.last_applied()));
+        s.subscribers.push_back(std::move(subscriber));
+      },
       [=](inspect_atom) -> std::string {
         json out{{"mailbox", self->mailbox().size()}, {"state", status_json(self)}};
         return out.dump();
@@ -567,6 +583,7 @@ caf::behavior raft_node(Self self, RaftNodeSetup setup, std::shared_ptr<store::R
   for (const auto& [id, address] : s.setup.peers) self->spawn<caf::detached + caf::linked>(peer_connector, caf::actor_cast<caf::actor>(self), id, address);
   self->set_down_handler([=](caf::down_msg& down) {
     auto& s = self->state;
+    std::erase_if(s.subscribers, [&](const caf::actor& a) { return a.address() == down.source; });
     for (auto it = s.peers.begin(); it != s.peers.end(); ++it) {
       if (it->second.address() != down.source) continue;
       const NodeId id = it->first;

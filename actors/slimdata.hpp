@@ -8,6 +8,11 @@
 //       .then([](const SlimDataReply& r) { ... });   // query: store::queries::*
 //   self->request(slimdata, timeout, status_atom::value)
 //       .then([](const std::string& json) { ... });  // /debug/raft
+//   self->send(slimdata, subscribe_atom::value, self);  // local actors only
+//       // then: (leader_atom, bool this_node_leads, std::uint64_t term) at once
+//       // and on every change, and (applied_atom, std::uint64_t last_applied)
+//       // after each batch of entries applied on this node: a commit wakes
+//       // whoever delivers what it added (the async queues) at once.
 //
 // A proposal is answered once its entry is committed and applied on this
 // node (on a follower: forwarded to the leader, answered when the leader
@@ -24,6 +29,9 @@ namespace slimfaas::actors {
 
 using propose_atom = caf::atom_constant<caf::atom("propose")>;
 using read_atom = caf::atom_constant<caf::atom("read")>;
+using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
+using leader_atom = caf::atom_constant<caf::atom("leader")>;
+using applied_atom = caf::atom_constant<caf::atom("applied")>;
 
 struct SlimDataReply {
   enum class Status : std::uint8_t {
