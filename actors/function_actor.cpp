@@ -244,6 +244,16 @@ caf::behavior function_behavior(Self self, FunctionSetup setup) {
         s.setup.board->clear_draining();
         admit_waiting(self);
       },
+      // For the scaler: how long since the last call, and whether callers are held.
+      [=](activity_atom) -> std::vector<std::int64_t> {
+        auto& board = *self->state.setup.board;
+        const auto last = board.last_activity();
+        const std::int64_t idle_ms =
+            last.time_since_epoch().count() == 0
+                ? -1
+                : std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last).count();
+        return {idle_ms, static_cast<std::int64_t>(board.waiters())};
+      },
       [=](status_atom) -> std::string { return status_object(self).dump(); },
       [=](inspect_atom) -> std::string {
         json out{{"mailbox", self->mailbox().size()}, {"state", state_summary(self)}};

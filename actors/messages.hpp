@@ -31,6 +31,8 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using undrain_atom = caf::atom_constant<caf::atom("undrain")>;
 using drained_atom = caf::atom_constant<caf::atom("drained")>;
+// scaler -> function actor: {idle milliseconds (-1: never called), callers held}.
+using activity_atom = caf::atom_constant<caf::atom("activity")>;
 
 struct AcquireRequest {
   std::uint64_t ticket = 0;

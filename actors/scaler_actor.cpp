@@ -1,5 +1,7 @@
 #include "actors/scaler_actor.hpp"
 
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -9,70 +11,36 @@ namespace slimfaas::actors {
 namespace {
 
 using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto ask_timeout = std::chrono::seconds(2);
 
 struct ScalerState {
   static inline const char* name = "scaler";
   ScalerSetup setup;
   std::unique_ptr<ScalerCore> core;
+  // The function actors serving each function (one per node).
+  std::map<std::string, std::vector<caf::actor>> members;
+  bool gathering = false;  // asking the members for their activity
+  bool again = false;      // an input arrived meanwhile: decide once more after
   std::uint64_t timer_generation = 0;
   std::optional<WallClock::time_point> timer_for;
   std::uint64_t scale_commands = 0;
+  std::uint64_t evaluations = 0;
 };
 
 using Self = caf::stateful_actor<ScalerState>*;
 
-const FunctionHandle* handle_of(Self self, const std::string& function) {
-  auto table = self->state.setup.gateway->functions();
-  auto it = table->find(function);
-  // The table lives as long as the node; handles are never removed from it.
-  return it == table->end() ? nullptr : &it->second;
-}
+void evaluate(Self self);
 
-// Calls that took a free slot on the fast path only touched the board; read
-// what they left there (steady clock) as wall-clock activity.
-void refresh_from_boards(Self self, WallClock::time_point now) {
-  auto& core = *self->state.core;
-  const auto steady_now = Clock::now();
-  for (const auto& name : core.names()) {
-    const FunctionHandle* h = handle_of(self, name);
-    if (!h) continue;
-    const auto last = h->board->last_activity();
-    if (last.time_since_epoch().count() != 0) {
-      core.observe_activity(name, now - std::chrono::duration_cast<WallClock::duration>(steady_now - last));
-    }
-    core.observe_waiting(name, h->board->waiters() > 0);
+// Collects answers from several actors, then runs `done` once.
+struct Gathering {
+  std::size_t pending = 0;
+  std::function<void()> done;
+  void one() {
+    if (--pending == 0) done();
   }
-}
-
-void apply(Self self, const ScaleCommand& command) {
-  auto& s = self->state;
-  const FunctionHandle* h = handle_of(self, command.function);
-  switch (command.kind) {
-    case ScaleCommand::Kind::Scale:
-      ++s.scale_commands;
-      spdlog::info("scaler: {} {} -> {}: {}", command.function, command.from, command.replicas, command.reason);
-      s.setup.backend->scale(command.function, command.replicas);
-      break;
-    case ScaleCommand::Kind::Drain: {
-      spdlog::info("scaler: {} draining {} -> {}: {}", command.function, command.from, command.replicas,
-                   command.reason);
-      if (!h) break;
-      const std::string function = command.function;
-      const int replicas = command.replicas;
-      self->request(h->actor, s.setup.drain_grace + std::chrono::seconds(5), drain_atom::value, replicas,
-                    static_cast<std::int64_t>(s.setup.drain_grace.count()))
-          .then([=](bool drained) {
-            if (drained) self->send(self, drained_atom::value, function, replicas);
-          },
-                [=](caf::error&) { self->send(self, drained_atom::value, function, replicas); });
-      break;
-    }
-    case ScaleCommand::Kind::CancelDrain:
-      spdlog::info("scaler: {} stays at {}: {}", command.function, command.replicas, command.reason);
-      if (h) self->send(h->actor, undrain_atom::value);
-      break;
-  }
-}
+};
 
 void arm(Self self, std::optional<WallClock::time_point> next, WallClock::time_point now) {
   auto& s = self->state;
@@ -87,13 +55,102 @@ void arm(Self self, std::optional<WallClock::time_point> next, WallClock::time_p
   self->delayed_send(self, delay, tick_atom::value, s.timer_generation);
 }
 
-void evaluate(Self self) {
+void drain(Self self, const ScaleCommand& command) {
   auto& s = self->state;
+  const std::string function = command.function;
+  const int replicas = command.replicas;
+  auto& members = s.members[function];
+  if (members.empty()) {
+    self->send(self, drained_atom::value, function, replicas);
+    return;
+  }
+  // Every node must have stopped routing to the replicas and seen its calls
+  // on them end; an unreachable node is waited for up to its timeout only.
+  auto gathering = std::make_shared<Gathering>();
+  gathering->pending = members.size();
+  gathering->done = [=] { self->send(self, drained_atom::value, function, replicas); };
+  for (const auto& member : members) {
+    self->request(member, s.setup.drain_grace + std::chrono::seconds(5), drain_atom::value, replicas,
+                  static_cast<std::int64_t>(s.setup.drain_grace.count()))
+        .then([=](bool) { gathering->one(); }, [=](caf::error&) { gathering->one(); });
+  }
+}
+
+void apply(Self self, const ScaleCommand& command) {
+  auto& s = self->state;
+  switch (command.kind) {
+    case ScaleCommand::Kind::Scale:
+      ++s.scale_commands;
+      spdlog::info("scaler: {} {} -> {}: {}", command.function, command.from, command.replicas, command.reason);
+      s.setup.backend->scale(command.function, command.replicas);
+      break;
+    case ScaleCommand::Kind::Drain:
+      spdlog::info("scaler: {} draining {} -> {}: {}", command.function, command.from, command.replicas,
+                   command.reason);
+      drain(self, command);
+      break;
+    case ScaleCommand::Kind::CancelDrain:
+      spdlog::info("scaler: {} stays at {}: {}", command.function, command.replicas, command.reason);
+      for (const auto& member : s.members[command.function]) self->send(member, undrain_atom::value);
+      break;
+  }
+}
+
+void decide(Self self) {
+  auto& s = self->state;
+  ++s.evaluations;
   const auto now = s.setup.now();
-  refresh_from_boards(self, now);
   auto result = s.core->evaluate(now);
   for (const auto& command : result.commands) apply(self, command);
   arm(self, result.next_check, now);
+}
+
+// Asks every member for its activity and held callers, then decides. Inputs
+// that arrive meanwhile make it run once more afterwards.
+void evaluate(Self self) {
+  auto& s = self->state;
+  if (s.gathering) {
+    s.again = true;
+    return;
+  }
+  std::size_t count = 0;
+  for (const auto& [_, members] : s.members) count += members.size();
+  if (count == 0) {
+    decide(self);
+    return;
+  }
+  s.gathering = true;
+  auto waiting = std::make_shared<std::map<std::string, bool>>();
+  auto gathering = std::make_shared<Gathering>();
+  gathering->pending = count;
+  gathering->done = [=] {
+    auto& s = self->state;
+    for (const auto& [function, held] : *waiting) s.core->observe_waiting(function, held);
+    decide(self);
+    s.gathering = false;
+    if (s.again) {
+      s.again = false;
+      evaluate(self);
+    }
+  };
+  for (const auto& [function, members] : s.members) {
+    (*waiting)[function] = false;
+    for (const auto& member : members) {
+      const std::string name = function;
+      self->request(member, ask_timeout, activity_atom::value)
+          .then(
+              [=](const std::vector<std::int64_t>& answer) {
+                if (answer.size() == 2) {
+                  if (answer[0] >= 0)
+                    self->state.core->observe_activity(name,
+                                                       self->state.setup.now() - std::chrono::milliseconds(answer[0]));
+                  if (answer[1] > 0) (*waiting)[name] = true;
+                }
+                gathering->one();
+              },
+              [=](caf::error&) { gathering->one(); });
+    }
+  }
 }
 
 json summary(Self self) {
@@ -101,13 +158,15 @@ json summary(Self self) {
   json functions = json::object();
   for (const auto& name : core.names()) {
     auto v = core.view(name);
-    json f{{"requested", v->requested}, {"ready", v->ready}, {"decision", v->last_reason}};
+    json f{{"requested", v->requested}, {"ready", v->ready}, {"decision", v->last_reason},
+           {"nodes", self->state.members[name].size()}};
     f["draining_to"] = v->draining_to ? json(*v->draining_to) : json(nullptr);
     if (v->last_activity)
       f["idle_seconds"] = std::chrono::duration_cast<std::chrono::seconds>(self->state.setup.now() - *v->last_activity).count();
     functions[name] = std::move(f);
   }
-  json out{{"functions", functions}, {"scale_commands", self->state.scale_commands}};
+  json out{{"functions", functions}, {"scale_commands", self->state.scale_commands},
+           {"evaluations", self->state.evaluations}};
   if (self->state.timer_for) {
     out["next_check_in_ms"] =
         std::chrono::duration_cast<std::chrono::milliseconds>(*self->state.timer_for - self->state.setup.now()).count();
@@ -119,10 +178,19 @@ caf::behavior scaler_behavior(Self self, ScalerSetup setup) {
   auto& s = self->state;
   s.core = std::make_unique<ScalerCore>(setup.functions, setup.pod_scaled_up_by_default_when_never_called);
   s.setup = std::move(setup);
-  // First look once the node is wired (the function table is set before
-  // any message reaches this actor's mailbox is processed in order).
+  self->set_down_handler([=](caf::down_msg& down) {
+    for (auto& [_, members] : self->state.members)
+      std::erase_if(members, [&](const caf::actor& a) { return a.address() == down.source; });
+  });
   self->send(self, tick_atom::value, std::uint64_t{0});
   return {
+      // A function actor (of this node or another) serves `function`.
+      [=](register_atom, const std::string& function, caf::actor& member) {
+        if (!self->state.core->view(function)) return;
+        self->monitor(member);
+        self->state.members[function].push_back(std::move(member));
+        evaluate(self);
+      },
       // A caller is held at zero, an item waits, or a wake was asked for.
       [=](demand_atom, const std::string& function) {
         self->state.core->record_activity(function, self->state.setup.now(), true);

@@ -1,19 +1,22 @@
 #pragma once
 // The scaler: one actor that owns the desired replica count of every
-// function (contract §6) and tells the backend. It hears demand from the
-// function actors (a call held at zero, a wake request), readiness from the
-// backend, and reads each function's last activity from its admission board
-// when a deadline comes; between inputs it sleeps on one timer set to the
-// earliest instant a decision can change. The decisions themselves are
-// ScalerCore's (actors/scaler_core.hpp).
+// function (contract §6) and tells the backend. The function actors that
+// serve a function register with it (one per node: local actors, or actors
+// of other nodes through the middleman). It hears demand from them (a call
+// held at zero, a wake request) and readiness; before each decision it asks
+// every registered function actor for its last activity and held callers
+// (calls on the fast path only stamp the board, so the call path sends
+// nothing); between inputs it sleeps on one timer set to the earliest
+// instant a decision can change. The decisions themselves are ScalerCore's
+// (actors/scaler_core.hpp).
 //
-// Scale-down drains: the replicas that will go stop receiving new calls, the
-// calls they run finish (up to `drain_grace`), then the backend removes them.
+// Scale-down drains: every node's function actor stops routing new calls to
+// the replicas that will go and answers once its calls on them are done (up
+// to `drain_grace`); then the backend removes them.
 #include <caf/all.hpp>
 #include <chrono>
 #include <functional>
 
-#include "actors/gateway.hpp"
 #include "actors/scaler_core.hpp"
 #include "actors/schedule.hpp"
 #include "k8s/replica_backend.hpp"
@@ -22,7 +25,6 @@ namespace slimfaas::actors {
 
 struct ScalerSetup {
   std::vector<ScaledFunction> functions;
-  const ActorGateway* gateway = nullptr;  // the function table (actors and boards)
   k8s::ReplicaBackend* backend = nullptr;
   bool pod_scaled_up_by_default_when_never_called = false;
   std::chrono::milliseconds drain_grace{30000};

@@ -159,7 +159,6 @@ int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> back
   if (backend->scalable()) {
     actors::ScalerSetup setup;
     for (const auto& d : definitions) setup.functions.push_back({d.name, d.config, d.config.replicas_min});
-    setup.gateway = &gateway;
     setup.backend = backend.get();
     setup.pod_scaled_up_by_default_when_never_called = config.pod_scaled_up_by_default;
     setup.drain_grace = config.server.limits.shutdown_grace;
@@ -174,6 +173,7 @@ int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> back
         system,
         actors::FunctionSetup{std::move(definition), config.max_waiting_per_function, backend.get(), board, scaler});
     actors::register_actor(inspector, "function", name, actor);
+    if (scaler) caf::anon_send(scaler, actors::register_atom::value, name, actor);
     table->emplace(name, actors::FunctionHandle{name, actor, board});
   }
   gateway.set_functions(table);
