@@ -1,0 +1,695 @@
+// SlimData (Raft over RocksDB, CAF actors) across real `slimfaas serve`
+// processes on loopback: cluster formation, the issue's headline test
+// (5,000 acknowledged keys while the leader is killed with -9 three times,
+// then a full stop and restart), no quorum, stray nodes, cold start.
+//
+// Everything waits on conditions seen through /debug/raft and the
+// /data/sets API; nothing sleeps for correctness. Worker threads only
+// collect results; the main thread asserts (Catch2 is not thread-safe).
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/integration/harness.hpp"
+
+using namespace it;
+using Json = nlohmann::json;
+
+namespace {
+
+const char* const kNoFunctions = R"({"Functions":[]})";
+
+// A fresh directory under the test binary's temp dir.
+std::string fresh_dir(const std::string& what) {
+  static std::atomic<int> seq{0};
+  auto dir = temp_dir() + "/slimdata-" + what + "-" + std::to_string(++seq);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+std::string base_url(int port) { return "http://127.0.0.1:" + std::to_string(port); }
+
+std::optional<Json> debug_raft(int http_port, Ms timeout = 3s) {
+  auto r = http_get(base_url(http_port) + "/debug/raft", timeout);
+  if (r.status != 200) return std::nullopt;
+  auto j = r.json();
+  if (!j || !j->is_object()) return std::nullopt;
+  return j;
+}
+
+long long counter(const Json& raft, const char* name) {
+  if (!raft.contains("counters") || !raft["counters"].contains(name)) return -1;
+  return raft["counters"][name].get<long long>();
+}
+
+HttpResponse data_set(int http_port, const std::string& id, const std::string& value, Ms timeout = 15s) {
+  return http("POST", base_url(http_port) + "/data/sets/" + id, {{"Content-Type", "application/octet-stream"}}, value,
+              timeout);
+}
+
+HttpResponse data_get(int http_port, const std::string& id, Ms timeout = 15s) {
+  return http_get(base_url(http_port) + "/data/sets/" + id, timeout);
+}
+
+// One `slimfaas serve` node of a SlimData cluster. Its ports and directory
+// survive restarts.
+struct Node {
+  int id = 0;  // 1-based position in the peer list
+  int http_port = 0;
+  int raft_port = 0;
+  std::string directory;
+  std::unique_ptr<Process> proc;
+  int starts = 0;
+  bool up() const { return proc && proc->running(); }
+};
+
+struct ClusterOptions {
+  int size = 3;
+  std::string secret = "it-secret";
+  std::string cluster_id = "slimfaas";
+  int request_timeout_ms = 2000;
+};
+
+class Cluster {
+ public:
+  explicit Cluster(ClusterOptions options = {}) : options_(std::move(options)) {
+    for (int i = 1; i <= options_.size; ++i) {
+      Node n;
+      n.id = i;
+      n.http_port = free_port();
+      n.raft_port = free_port();
+      n.directory = fresh_dir("node" + std::to_string(i));
+      nodes_.push_back(std::move(n));
+    }
+  }
+  ~Cluster() {
+    // Stop every node before the Process objects go (their destructors kill
+    // with SIGKILL anyway; this just keeps the order deterministic).
+    for (auto& n : nodes_) n.proc.reset();
+  }
+
+  std::string peers() const {
+    std::string p;
+    for (auto& n : nodes_) {
+      if (!p.empty()) p += ",";
+      p += "127.0.0.1:" + std::to_string(n.raft_port);
+    }
+    return p;
+  }
+
+  Node& node(int id) { return nodes_.at(static_cast<std::size_t>(id - 1)); }
+  std::vector<Node>& nodes() { return nodes_; }
+  const ClusterOptions& options() const { return options_; }
+
+  void start(int id) {
+    Node& n = node(id);
+    if (n.up()) throw std::runtime_error("node " + std::to_string(id) + " is already running");
+    std::vector<std::string> argv{slimfaas_binary(),
+                                  "serve",
+                                  "--ports",
+                                  std::to_string(n.http_port),
+                                  "--slimdata-peers",
+                                  peers(),
+                                  "--slimdata-node-id",
+                                  std::to_string(n.id),
+                                  "--slimdata-directory",
+                                  n.directory,
+                                  "--slimdata-secret",
+                                  options_.secret,
+                                  "--slimdata-cluster-id",
+                                  options_.cluster_id,
+                                  "--slimdata-bind-address",
+                                  "127.0.0.1",
+                                  "--slimdata-request-timeout-ms",
+                                  std::to_string(options_.request_timeout_ms)};
+    n.proc = std::make_unique<Process>(
+        argv, Env{{"MOCK_KUBERNETES_FUNCTIONS", kNoFunctions}, {"SlimFaas__LogLevel", "info"}},
+        "slimdata-n" + std::to_string(id) + "-start" + std::to_string(++n.starts));
+    if (!wait_http_ok(base_url(n.http_port) + "/health", 60s, [&] { return n.proc->running(); }))
+      throw std::runtime_error("node " + std::to_string(id) + " did not become healthy:\n" + n.proc->log_tail());
+  }
+
+  void start_all() {
+    for (auto& n : nodes_) start(n.id);
+  }
+
+  // kill -9 and reap.
+  void kill9(int id) {
+    Node& n = node(id);
+    if (!n.proc) return;
+    n.proc->signal(SIGKILL);
+    n.proc->wait_exit(30s);
+  }
+
+  // SIGTERM; returns the exit code (nullopt if it did not exit in time).
+  std::optional<int> terminate(int id, Ms timeout = 60s) {
+    Node& n = node(id);
+    if (!n.proc) return std::nullopt;
+    n.proc->signal(SIGTERM);
+    return n.proc->wait_exit(timeout);
+  }
+
+  // The leader id if every running node answers /debug/raft, exactly one of
+  // them says it is the leader, and every running node names it.
+  std::optional<int> agreed_leader() {
+    std::optional<int> leader;
+    int leaders = 0;
+    std::set<long long> named;
+    for (auto& n : nodes_) {
+      if (!n.up()) continue;
+      auto j = debug_raft(n.http_port);
+      if (!j) return std::nullopt;
+      if ((*j)["role"] == "leader") {
+        ++leaders;
+        leader = n.id;
+      }
+      named.insert((*j)["leader"].get<long long>());
+    }
+    if (leaders != 1 || named.size() != 1 || *named.begin() != *leader) return std::nullopt;
+    return leader;
+  }
+
+  std::optional<int> wait_leader(Ms timeout = 60s) {
+    std::optional<int> leader;
+    wait_until([&] { return (leader = agreed_leader()).has_value(); }, timeout, 50ms);
+    return leader;
+  }
+
+  // Every running node sees every other running node as connected, and the
+  // leader's match_index of every running follower has reached its own
+  // commit index (the follower has caught up).
+  bool all_connected_and_caught_up() {
+    auto leader = agreed_leader();
+    if (!leader) return false;
+    for (auto& n : nodes_) {
+      if (!n.up()) continue;
+      auto j = debug_raft(n.http_port);
+      if (!j) return false;
+      for (auto& p : (*j)["peers"]) {
+        const int pid = p["id"].get<int>();
+        if (!node(pid).up()) continue;
+        if (!p["connected"].get<bool>()) return false;
+        if (n.id == *leader && p.value("match_index", 0LL) < (*j)["commit_index"].get<long long>()) return false;
+      }
+    }
+    return true;
+  }
+
+  std::string logs() const {
+    std::string all;
+    for (auto& n : nodes_)
+      if (n.proc) all += n.proc->log_tail(6000);
+    return all;
+  }
+
+ private:
+  ClusterOptions options_;
+  std::vector<Node> nodes_;
+};
+
+}  // namespace
+
+// ------------------------------------------------------------------ a
+
+TEST_CASE("three nodes elect one leader and a write through a follower is readable everywhere",
+          "[integration][slimdata]") {
+  Cluster cluster;
+  cluster.start_all();
+  auto leader = cluster.wait_leader();
+  INFO(cluster.logs());
+  REQUIRE(leader.has_value());
+  REQUIRE(wait_until([&] { return cluster.all_connected_and_caught_up(); }, 60s, 50ms));
+
+  // Exactly one node says leader; every node names the same leader and term,
+  // and sees both of its peers connected.
+  int leaders = 0;
+  std::set<long long> terms;
+  for (auto& n : cluster.nodes()) {
+    auto j = debug_raft(n.http_port);
+    REQUIRE(j.has_value());
+    INFO(j->dump());
+    if ((*j)["role"] == "leader") ++leaders;
+    CHECK((*j)["leader"].get<int>() == *leader);
+    terms.insert((*j)["term"].get<long long>());
+    REQUIRE((*j)["peers"].size() == 2);
+    for (auto& p : (*j)["peers"]) CHECK(p["connected"].get<bool>());
+    CHECK(counter(*j, "rejected_unauthenticated") == 0);
+  }
+  CHECK(leaders == 1);
+  CHECK(terms.size() == 1);
+
+  const int follower = *leader == 1 ? 2 : 1;
+  const std::string value = "through a follower \x01\x02\xff binary";
+  auto w = data_set(cluster.node(follower).http_port, "greeting", value);
+  INFO(w.describe());
+  REQUIRE(w.status == 200);
+  CHECK(w.json() == Json("greeting"));
+
+  for (auto& n : cluster.nodes()) {
+    auto r = data_get(n.http_port, "greeting");
+    INFO("node " << n.id << ": " << r.describe());
+    CHECK(r.status == 200);
+    CHECK(r.body == value);
+  }
+  auto missing = data_get(cluster.node(follower).http_port, "never-written");
+  CHECK(missing.status == 404);
+
+  // The follower forwarded the proposal to the leader.
+  auto fj = debug_raft(cluster.node(follower).http_port);
+  REQUIRE(fj.has_value());
+  CHECK(counter(*fj, "forwarded") >= 1);
+}
+
+// ------------------------------------------------------------------ b
+
+namespace {
+
+constexpr int kKeys = 5000;
+constexpr int kWriters = 8;
+
+std::string key_of(int i) { return "key-" + std::to_string(i); }
+std::string value_of(int i) {
+  std::string v = "value-" + std::to_string(i) + "-";
+  while (v.size() < 64) v += static_cast<char>('a' + (v.size() + static_cast<std::size_t>(i)) % 26);
+  return v;
+}
+
+struct ReadCheck {
+  int missing = 0;     // 404
+  int wrong = 0;       // 200 with another value
+  int failed = 0;      // anything else, after retries
+  std::vector<std::string> samples;
+};
+
+// Reads every key from one node (in parallel); a 503 or transport error is
+// retried a few times (a node may still be settling), a 404 or a wrong value
+// is not.
+ReadCheck read_all(int http_port) {
+  ReadCheck out;
+  std::mutex mu;
+  std::atomic<int> next{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < kWriters; ++t) {
+    readers.emplace_back([&] {
+      for (int i = next++; i < kKeys; i = next++) {
+        HttpResponse r;
+        for (int attempt = 0; attempt < 20; ++attempt) {
+          r = data_get(http_port, key_of(i));
+          if (r.status == 200 || r.status == 404) break;
+          std::this_thread::sleep_for(100ms);  // back-off before a retry
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        if (r.status == 200 && r.body == value_of(i)) continue;
+        if (r.status == 200) ++out.wrong;
+        else if (r.status == 404) ++out.missing;
+        else ++out.failed;
+        if (out.samples.size() < 10) out.samples.push_back(key_of(i) + ": " + r.describe());
+      }
+    });
+  }
+  for (auto& t : readers) t.join();
+  return out;
+}
+
+std::string describe(const ReadCheck& c) {
+  std::string s = "missing " + std::to_string(c.missing) + " wrong " + std::to_string(c.wrong) + " failed " +
+                  std::to_string(c.failed);
+  for (auto& x : c.samples) s += "\n  " + x;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("5000 acknowledged keys survive three kill -9 of the leader and a full restart",
+          "[integration][slimdata][chaos]") {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  Cluster cluster;
+  cluster.start_all();
+  REQUIRE(cluster.wait_leader().has_value());
+  REQUIRE(wait_until([&] { return cluster.all_connected_and_caught_up(); }, 60s, 50ms));
+
+  // Writers take the next key index below `allowed` (the main thread raises
+  // it phase by phase so that every kill lands while writes are in flight)
+  // and retry it until a 200 acknowledges it.
+  std::vector<int> http_ports;
+  for (auto& n : cluster.nodes()) http_ports.push_back(n.http_port);
+  std::atomic<int> next{0};
+  std::atomic<int> allowed{0};
+  std::atomic<int> acked{0};
+  std::atomic<bool> stop_writers{false};
+  std::atomic<long> attempts{0}, unavailable{0}, transport_errors{0}, other_errors{0};
+  std::mutex mu;
+  std::vector<std::string> bad_acks;  // a 200 with an unexpected body
+  std::vector<std::string> other_samples;
+
+  auto writer = [&](int t) {
+    std::size_t target = static_cast<std::size_t>(t);
+    for (int i = next++; i < kKeys && !stop_writers; i = next++) {
+      while (i >= allowed && !stop_writers) std::this_thread::sleep_for(5ms);  // pacing, not correctness
+      while (!stop_writers) {
+        const int port = http_ports[target++ % http_ports.size()];
+        ++attempts;
+        auto r = data_set(port, key_of(i), value_of(i), 20s);
+        if (r.status == 200) {
+          if (r.json() != Json(key_of(i))) {
+            std::lock_guard<std::mutex> lock(mu);
+            bad_acks.push_back(key_of(i) + ": " + r.describe());
+          }
+          ++acked;
+          break;
+        }
+        if (!r.transport_ok()) ++transport_errors;
+        else if (r.status == 503) ++unavailable;
+        else {
+          ++other_errors;
+          std::lock_guard<std::mutex> lock(mu);
+          if (other_samples.size() < 10) other_samples.push_back(key_of(i) + ": " + r.describe());
+        }
+        std::this_thread::sleep_for(20ms);  // back-off before a retry
+      }
+    }
+  };
+
+  const auto t_writes = Clock::now();
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kWriters; ++t) writers.emplace_back(writer, t);
+  struct JoinGuard {
+    std::vector<std::thread>& threads;
+    std::atomic<bool>& stop;
+    ~JoinGuard() {
+      stop = true;
+      for (auto& th : threads)
+        if (th.joinable()) th.join();
+    }
+  } join_guard{writers, stop_writers};
+
+  // Four phases of 1,250 keys; a leader kill at 1,000 acknowledged keys into
+  // each of the first three, so that ~250 keys are still being written.
+  std::vector<int> killed;
+  std::vector<std::string> chaos_log;
+  bool chaos_ok = true;
+  const int phase = kKeys / 4;
+  for (int k = 0; k < 3 && chaos_ok; ++k) {
+    allowed = (k + 1) * phase;
+    if (!wait_until([&] { return acked >= k * phase + phase * 4 / 5; }, 120s, 10ms)) {
+      chaos_log.push_back("phase " + std::to_string(k) + ": writes stalled at " + std::to_string(acked.load()));
+      chaos_ok = false;
+      break;
+    }
+    auto leader = cluster.wait_leader(60s);
+    if (!leader) {
+      chaos_log.push_back("phase " + std::to_string(k) + ": no agreed leader");
+      chaos_ok = false;
+      break;
+    }
+    const int at = acked;
+    cluster.kill9(*leader);
+    killed.push_back(*leader);
+    const auto t_kill = Clock::now();
+    // Writes go on with two nodes: a new leader among the survivors and
+    // further acknowledgements before the killed node comes back.
+    auto new_leader = cluster.wait_leader(60s);
+    const auto t_elected = Clock::now();
+    const bool progressed = wait_until([&] { return acked >= at + 50 || acked >= allowed; }, 60s, 10ms);
+    chaos_log.push_back(
+        "kill " + std::to_string(k + 1) + ": leader " + std::to_string(*leader) + " at " + std::to_string(at) +
+        " acked, new leader " + (new_leader ? std::to_string(*new_leader) : std::string("none")) + " after " +
+        std::to_string(std::chrono::duration_cast<Ms>(t_elected - t_kill).count()) + " ms, progress " +
+        (progressed ? "yes" : "no"));
+    if (!new_leader || *new_leader == *leader || !progressed) {
+      chaos_ok = false;
+      break;
+    }
+    cluster.start(*leader);
+    if (!wait_until([&] { return cluster.all_connected_and_caught_up(); }, 120s, 50ms)) {
+      chaos_log.push_back("node " + std::to_string(*leader) + " did not rejoin");
+      chaos_ok = false;
+      break;
+    }
+  }
+  if (chaos_ok) {
+    allowed = kKeys;
+    chaos_ok = wait_until([&] { return acked >= kKeys; }, 180s, 20ms);
+    if (!chaos_ok) chaos_log.push_back("writes stalled at " + std::to_string(acked.load()));
+  }
+  stop_writers = !chaos_ok;
+  for (auto& th : writers) th.join();
+  const auto t_written = Clock::now();
+
+  std::string summary;
+  for (auto& line : chaos_log) summary += line + "\n";
+  summary += "attempts " + std::to_string(attempts.load()) + ", 503 " + std::to_string(unavailable.load()) +
+             ", transport errors " + std::to_string(transport_errors.load()) + ", other " +
+             std::to_string(other_errors.load());
+  for (auto& s : other_samples) summary += "\n  " + s;
+  INFO(summary);
+  INFO(cluster.logs());
+  REQUIRE(chaos_ok);
+  REQUIRE(killed.size() == 3);
+  REQUIRE(acked == kKeys);
+  CHECK(bad_acks.empty());
+  CHECK(other_errors == 0);
+
+  // Every acknowledged key, from every node.
+  REQUIRE(wait_until([&] { return cluster.all_connected_and_caught_up(); }, 120s, 50ms));
+  for (auto& n : cluster.nodes()) {
+    auto check = read_all(n.http_port);
+    INFO("node " << n.id << ": " << describe(check));
+    CHECK(check.missing == 0);
+    CHECK(check.wrong == 0);
+    CHECK(check.failed == 0);
+  }
+  const auto t_verified = Clock::now();
+
+  // Stop the whole cluster and start it again on the same directories.
+  for (auto& n : cluster.nodes()) {
+    auto code = cluster.terminate(n.id);
+    INFO("node " << n.id);
+    CHECK(code == std::optional<int>(0));
+  }
+  cluster.start_all();
+  REQUIRE(cluster.wait_leader().has_value());
+  REQUIRE(wait_until([&] { return cluster.all_connected_and_caught_up(); }, 120s, 50ms));
+  for (auto& n : cluster.nodes()) {
+    auto check = read_all(n.http_port);
+    INFO("after restart, node " << n.id << ": " << describe(check));
+    CHECK(check.missing == 0);
+    CHECK(check.wrong == 0);
+    CHECK(check.failed == 0);
+  }
+  const auto t_end = Clock::now();
+
+  auto ms = [](auto d) { return std::to_string(std::chrono::duration_cast<Ms>(d).count()); };
+  std::cerr << "[slimdata chaos] " << kKeys << " keys by " << kWriters << " writers: written in "
+            << ms(t_written - t_writes) << " ms (" << attempts << " attempts, " << unavailable << " x 503, "
+            << transport_errors << " transport errors), verified on 3 nodes in " << ms(t_verified - t_written)
+            << " ms, restart + verify " << ms(t_end - t_verified) << " ms, total " << ms(t_end - t0) << " ms\n";
+  for (auto& line : chaos_log) std::cerr << "[slimdata chaos] " << line << "\n";
+}
+
+// ------------------------------------------------------------------ c
+
+TEST_CASE("without a quorum a write answers 503 with JSON within the request timeout",
+          "[integration][slimdata]") {
+  ClusterOptions options;
+  options.request_timeout_ms = 1500;
+  Cluster cluster(options);
+  cluster.start_all();
+  auto leader = cluster.wait_leader();
+  REQUIRE(leader.has_value());
+  REQUIRE(wait_until([&] { return cluster.all_connected_and_caught_up(); }, 60s, 50ms));
+  const int follower = *leader == 1 ? 2 : 1;
+  const int other = 6 - *leader - follower;
+  REQUIRE(data_set(cluster.node(follower).http_port, "before", "ok").status == 200);
+
+  int survivor = 0;
+  SECTION("the old leader survives") {
+    survivor = *leader;
+    CHECK(cluster.terminate(follower) == std::optional<int>(0));
+    CHECK(cluster.terminate(other) == std::optional<int>(0));
+  }
+  SECTION("a follower survives") {
+    survivor = follower;
+    cluster.kill9(*leader);
+    CHECK(cluster.terminate(other) == std::optional<int>(0));
+  }
+  const int port = cluster.node(survivor).http_port;
+  INFO("survivor " << survivor);
+
+  // Several writes in a row: each must end (curl's own bound is far above
+  // the node's request timeout) with a 503 and a JSON error body.
+  for (int i = 0; i < 3; ++i) {
+    auto w = data_set(port, "during-outage-" + std::to_string(i), "x", 30s);
+    INFO(w.describe() << "\n" << cluster.logs());
+    REQUIRE(w.transport_ok());
+    CHECK(w.status == 503);
+    auto body = w.json();
+    REQUIRE(body.has_value());
+    CHECK(body->contains("error"));
+  }
+  // A linearizable read cannot be served either.
+  auto r = data_get(port, "before", 30s);
+  INFO(r.describe());
+  REQUIRE(r.transport_ok());
+  CHECK(r.status == 503);
+  CHECK(r.json().has_value());
+  // The node itself stays up and says it has no leader it can use.
+  CHECK(cluster.node(survivor).up());
+  auto j = debug_raft(port);
+  REQUIRE(j.has_value());
+  INFO(j->dump());
+  CHECK((*j)["role"] != "leader");
+}
+
+// ------------------------------------------------------------------ d
+
+TEST_CASE("a stray node with the wrong credentials cannot join the cluster", "[integration][slimdata]") {
+  Cluster cluster;
+  cluster.start_all();
+  auto leader = cluster.wait_leader();
+  REQUIRE(leader.has_value());
+  REQUIRE(wait_until([&] { return cluster.all_connected_and_caught_up(); }, 60s, 50ms));
+  auto before = debug_raft(cluster.node(*leader).http_port);
+  REQUIRE(before.has_value());
+  const long long term = (*before)["term"].get<long long>();
+
+  std::string secret = cluster.options().secret;
+  std::string cluster_id = cluster.options().cluster_id;
+  SECTION("wrong secret") { secret = "not-the-secret"; }
+  SECTION("wrong cluster id") { cluster_id = "another-cluster"; }
+  SECTION("no secret") { secret = ""; }
+
+  // The stray claims to be node 3 of a cluster made of the real nodes 1 and
+  // 2 and itself (on its own port), so it talks to both real nodes.
+  const int stray_http = free_port();
+  const int stray_raft = free_port();
+  const std::string stray_peers = "127.0.0.1:" + std::to_string(cluster.node(1).raft_port) + ",127.0.0.1:" +
+                                  std::to_string(cluster.node(2).raft_port) + ",127.0.0.1:" +
+                                  std::to_string(stray_raft);
+  std::vector<std::string> argv{slimfaas_binary(), "serve",
+                                "--ports", std::to_string(stray_http),
+                                "--slimdata-peers", stray_peers,
+                                "--slimdata-node-id", "3",
+                                "--slimdata-directory", fresh_dir("stray"),
+                                "--slimdata-cluster-id", cluster_id,
+                                "--slimdata-bind-address", "127.0.0.1",
+                                "--slimdata-request-timeout-ms", "1500"};
+  if (!secret.empty()) {
+    argv.push_back("--slimdata-secret");
+    argv.push_back(secret);
+  }
+  Process stray(argv, Env{{"MOCK_KUBERNETES_FUNCTIONS", kNoFunctions}, {"SlimFaas__LogLevel", "info"}},
+                "slimdata-stray");
+  REQUIRE(wait_http_ok(base_url(stray_http) + "/health", 60s, [&] { return stray.running(); }));
+
+  // Both real nodes it talks to refuse it, repeatedly (it keeps trying to
+  // win an election).
+  auto rejected = [&](int id) {
+    auto j = debug_raft(cluster.node(id).http_port);
+    return j ? counter(*j, "rejected_unauthenticated") : -1;
+  };
+  INFO(cluster.logs() << stray.log_tail(6000));
+  CHECK(wait_until([&] { return rejected(1) >= 3 && rejected(2) >= 3; }, 60s, 50ms));
+
+  // A write through the stray is not acknowledged, and nothing it does
+  // reaches the real cluster.
+  auto w = data_set(stray_http, "from-the-stray", "evil", 30s);
+  INFO(w.describe());
+  CHECK(w.status != 200);
+  for (auto& n : cluster.nodes()) {
+    auto r = data_get(n.http_port, "from-the-stray");
+    INFO("node " << n.id << ": " << r.describe());
+    CHECK(r.status == 404);
+  }
+  auto sj = debug_raft(stray_http);
+  REQUIRE(sj.has_value());
+  INFO(sj->dump());
+  CHECK((*sj)["role"] != "leader");
+  CHECK((*sj)["commit_index"].get<long long>() == 0);
+
+  // The cluster kept its leader and term, and still serves writes.
+  auto after = cluster.agreed_leader();
+  CHECK(after == leader);
+  auto aj = debug_raft(cluster.node(*leader).http_port);
+  REQUIRE(aj.has_value());
+  CHECK((*aj)["term"].get<long long>() == term);
+  auto ok = data_set(cluster.node(3).http_port, "still-works", "yes");
+  CHECK(ok.status == 200);
+}
+
+// ------------------------------------------------------------------ e
+
+TEST_CASE("a lone node starts only with allow-cold-start", "[integration][slimdata]") {
+  const int http_port = free_port();
+  const int raft_port = free_port();
+  const std::string dir = fresh_dir("lone");
+  std::vector<std::string> argv{slimfaas_binary(),
+                                "serve",
+                                "--ports",
+                                std::to_string(http_port),
+                                "--slimdata-peers",
+                                "127.0.0.1:" + std::to_string(raft_port),
+                                "--slimdata-directory",
+                                dir,
+                                "--slimdata-secret",
+                                "lone-secret",
+                                "--slimdata-bind-address",
+                                "127.0.0.1"};
+  const Env env{{"MOCK_KUBERNETES_FUNCTIONS", kNoFunctions}, {"SlimFaas__LogLevel", "info"}};
+
+  SECTION("refused without it") {
+    Process p(argv, env, "slimdata-lone-refused");
+    auto code = p.wait_exit(30s);
+    INFO(p.log());
+    REQUIRE(code.has_value());
+    CHECK(*code == 2);
+    CHECK(p.log().find("SLIMDATA_ALLOW_COLD_START") != std::string::npos);
+  }
+  SECTION("explicitly false is refused too") {
+    argv.insert(argv.end(), {"--slimdata-allow-cold-start", "false"});
+    Process p(argv, env, "slimdata-lone-false");
+    auto code = p.wait_exit(30s);
+    INFO(p.log());
+    REQUIRE(code.has_value());
+    CHECK(*code == 2);
+  }
+  SECTION("elects itself with it and keeps its data across a restart") {
+    argv.insert(argv.end(), {"--slimdata-allow-cold-start", "true"});
+    auto lone = std::make_unique<Process>(argv, env, "slimdata-lone");
+    REQUIRE(wait_http_ok(base_url(http_port) + "/health", 60s, [&] { return lone->running(); }));
+    auto is_leader = [&] {
+      auto j = debug_raft(http_port);
+      return j && (*j)["role"] == "leader";
+    };
+    INFO(lone->log_tail());
+    REQUIRE(wait_until(is_leader, 60s, 50ms));
+    auto w = data_set(http_port, "alone", "value-alone");
+    INFO(w.describe());
+    REQUIRE(w.status == 200);
+    auto r = data_get(http_port, "alone");
+    CHECK(r.status == 200);
+    CHECK(r.body == "value-alone");
+
+    lone->signal(SIGTERM);
+    CHECK(lone->wait_exit(60s) == std::optional<int>(0));
+    lone = std::make_unique<Process>(argv, env, "slimdata-lone-again");
+    REQUIRE(wait_http_ok(base_url(http_port) + "/health", 60s, [&] { return lone->running(); }));
+    REQUIRE(wait_until(is_leader, 60s, 50ms));
+    auto again = data_get(http_port, "alone");
+    INFO(again.describe());
+    CHECK(again.status == 200);
+    CHECK(again.body == "value-alone");
+  }
+}
