@@ -47,6 +47,7 @@ std::shared_ptr<ReplicaLoad> AdmissionBoard::try_claim() {
 bool AdmissionBoard::release(ReplicaLoad& replica) {
   replica.in_flight.fetch_sub(1);
   in_flight_.fetch_sub(1);
+  notify_async();
   // Pairs with the actor publishing the line's length before it tries to
   // admit: either it sees this free slot, or this sees its waiter.
   return waiters_.load() > 0 || replica.draining.load();
@@ -78,6 +79,11 @@ void AdmissionBoard::set_replicas(const std::vector<ReplicaSpec>& specs) {
     next->push_back(std::move(load));
   }
   std::atomic_store(&replicas_, std::move(next));
+  notify_async();
+}
+
+void AdmissionBoard::notify_async() {
+  if (async_waiting_.load() && async_notify_) async_notify_();
 }
 
 void AdmissionBoard::set_limits(int parallel, int per_pod) {

@@ -85,12 +85,22 @@ class AdmissionBoard {
   void set_sync_timeout(std::chrono::seconds t) { sync_timeout_s_.store(static_cast<int>(t.count())); }
   std::chrono::seconds sync_timeout() const { return std::chrono::seconds(sync_timeout_s_.load(std::memory_order_relaxed)); }
 
+  // Async delivery (actors/async_queue_actor.hpp): the function's queue
+  // actor marks itself waiting when it finds no slot or no ready replica; a
+  // release or a replica change then calls the notifier (any thread). Same
+  // ordering rule as the waiting line: mark, then claim; release, then read
+  // the mark. Set the notifier once, before any call can release.
+  void set_async_notifier(std::function<void()> notify) { async_notify_ = std::move(notify); }
+  void set_async_waiting(bool waiting) { async_waiting_.store(waiting); }
+  bool async_waiting() const { return async_waiting_.load(); }
+
   void touch() { last_activity_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed); }
   Clock::time_point last_activity() const {
     return Clock::time_point(Clock::duration(last_activity_.load(std::memory_order_relaxed)));
   }
 
  private:
+  void notify_async();
   std::atomic<int> parallel_;
   std::atomic<int> per_pod_;
   std::atomic<int> in_flight_{0};
@@ -98,6 +108,8 @@ class AdmissionBoard {
   std::atomic<int> sync_timeout_s_{120};
   std::atomic<unsigned> cursor_{0};
   std::atomic<Clock::rep> last_activity_{0};
+  std::atomic<bool> async_waiting_{false};
+  std::function<void()> async_notify_;
   // Replaced whole by the actor, read by any thread (std::atomic_load).
   std::shared_ptr<ReplicaSet> replicas_ = std::make_shared<ReplicaSet>();
 };

@@ -9,6 +9,7 @@
 #include <optional>
 #include <random>
 
+#include "actors/async_api.hpp"
 #include "actors/messages.hpp"
 #include "actors/slimdata.hpp"
 #include "net/http_error.hpp"
@@ -340,7 +341,9 @@ void handle(Self self, ApiCall& call) {
     case RouteKind::data_sets:
       return handle_data_sets(self, call);
     case RouteKind::function_async:
+      return async::accept(self, async::ApiContext{table, setup.slimdata, setup.slimdata_request_timeout}, call);
     case RouteKind::async_callback:
+      return async::callback(self, async::ApiContext{table, setup.slimdata, setup.slimdata_request_timeout}, call);
     case RouteKind::publish_event:
       return call.reply(error(501, "not_implemented",
                               std::string(net::to_string(route.kind)) + " needs SlimData, which this node does not run yet"));

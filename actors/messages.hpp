@@ -10,6 +10,16 @@
 #include "k8s/replica_backend.hpp"
 #include "net/gateway.hpp"
 
+namespace slimfaas::k8s {
+
+// Replica lists cross nodes in local mode with several nodes.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, Replica& x) {
+  return f(caf::meta::type_name("slimfaas.replica"), x.name, x.host, x.port, x.ready);
+}
+
+}  // namespace slimfaas::k8s
+
 namespace slimfaas::actors {
 
 using acquire_atom = caf::atom_constant<caf::atom("acquire")>;
@@ -51,4 +61,3 @@ using ReplicaList = std::vector<k8s::Replica>;
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(slimfaas::actors::AcquireRequest)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(slimfaas::actors::ApiCall)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(slimfaas::actors::ReplicaList)

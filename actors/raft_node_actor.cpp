@@ -608,6 +608,9 @@ caf::actor spawn_raft_node(caf::actor_system& system, RaftNodeSetup setup) {
         "SlimData has no peers: a single node may only lead alone with SLIMDATA_ALLOW_COLD_START=true");
   if (setup.peers.count(setup.id))
     throw std::invalid_argument("SlimData: the peer list names this node (" + std::to_string(setup.id) + ") too");
+  std::error_code ec;
+  std::filesystem::create_directories(setup.directory, ec);
+  if (ec) throw std::invalid_argument("cannot create " + setup.directory.string() + ": " + ec.message());
   store::RaftLogOptions options;
   options.sync = setup.sync;
   auto log = std::make_shared<store::RaftLog>(store::RaftLog::open(setup.directory, options));

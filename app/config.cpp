@@ -86,6 +86,16 @@ const std::vector<Setting>& settings() {
       {"mock-kubernetes-functions", {"SlimFaas__MockKubernetesFunctions", "MOCK_KUBERNETES_FUNCTIONS"}, "",
        "JSON list of functions at fixed addresses (see docs/configuration.md)",
        [](NodeConfig& c, const std::string& v) { c.mock_kubernetes_functions = v; }},
+      {"local-supervisor", {"SlimFaas__LocalSupervisor"}, "",
+       "host:port of the `slimfaas local up` supervisor this node joins (set by local up)",
+       [](NodeConfig& c, const std::string& v) {
+         const auto colon = v.rfind(':');
+         if (colon == std::string::npos || colon == 0) throw ConfigError("local-supervisor: '" + v + "' is not host:port");
+         parse_int("local-supervisor", v.substr(colon + 1), 1, 65535);
+         c.local_supervisor = v;
+       }},
+      {"local-token", {"SlimFaas__LocalToken"}, "", "token presented to the local supervisor (set by local up)",
+       [](NodeConfig& c, const std::string& v) { c.local_token = v; }},
       {"hostname", {"SlimFaas__Hostname", "HOSTNAME"}, "slimfaas-1", "this node's name",
        [](NodeConfig& c, const std::string& v) { c.hostname = v; }},
       {"cors-allow-origin", {"SlimFaas__CorsAllowOrigin", "SLIMFAAS_CORS_ALLOW_ORIGIN"}, "*",
@@ -172,6 +182,11 @@ const std::vector<Setting>& settings() {
       {"max-api-body-bytes", {"SlimFaas__MaxApiBodyBytes"}, "1048576", "larger bodies on control routes get 413",
        [](NodeConfig& c, const std::string& v) {
          c.server.limits.max_api_body_bytes = static_cast<std::uint64_t>(parse_int("max-api-body-bytes", v, 0, INT64_MAX));
+       }},
+      {"max-async-body-bytes", {"SlimFaas__MaxAsyncBodyBytes"}, "1048576",
+       "larger /async-function bodies get 413 (each is queued whole in SlimData)",
+       [](NodeConfig& c, const std::string& v) {
+         c.server.limits.max_async_body_bytes = static_cast<std::uint64_t>(parse_int("max-async-body-bytes", v, 0, 1 << 30));
        }},
       {"max-connections", {"SlimFaas__MaxConnections"}, "10000", "more client connections get 503 and are closed",
        [](NodeConfig& c, const std::string& v) {

@@ -25,6 +25,10 @@ struct NodeConfig {
   std::string base_slimdata_url = "http://{pod_name}.{service_name}.{namespace}.svc:3262";
   std::string orchestrator = "Kubernetes";
   std::string mock_kubernetes_functions;
+  // Local mode with several nodes: the `local up` supervisor this node joins
+  // (host:port) and the token it must present.
+  std::string local_supervisor;
+  std::string local_token;
   std::string hostname = "slimfaas-1";
   std::string slimdata_directory;
   bool allow_cold_start = false;

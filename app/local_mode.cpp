@@ -9,9 +9,17 @@
 #include <spdlog/spdlog.h>
 #include <stdexcept>
 
+#include <csignal>
+#include <random>
+#include <unistd.h>
+
+#include "actors/local_supervisor_actor.hpp"
+#include "actors/scaler_actor.hpp"
+#include "app/actor_system.hpp"
 #include "app/config.hpp"
 #include "app/node.hpp"
 #include "k8s/process_backend.hpp"
+#include "net/tcp_balancer.hpp"
 
 namespace slimfaas::app {
 namespace {
@@ -120,10 +128,17 @@ class Progress {
     }
   }
 
+  // Several nodes: the entrypoint waits for each of them too.
+  void expect_nodes(int nodes) {
+    std::lock_guard lock(mutex_);
+    nodes_left_ = nodes;
+  }
+
   void serving(int node, int port) {
     std::lock_guard lock(mutex_);
     std::cout << "  node " << node << ": serving on http://127.0.0.1:" << port << std::endl;
-    serving_ = true;
+    if (nodes_left_ > 0) --nodes_left_;
+    serving_ = nodes_left_ == 0;
     maybe_print_entrypoint();
   }
 
@@ -155,10 +170,162 @@ class Progress {
   std::mutex mutex_;
   int port_ = 0;
   bool serving_ = false;
+  int nodes_left_ = 0;
   bool printed_ = false;
   std::set<std::string> waiting_for_;
   std::map<std::string, std::pair<int, int>> last_;
 };
+
+
+std::string random_token() {
+  std::random_device random;
+  std::string token;
+  static const char* hex = "0123456789abcdef";
+  for (int i = 0; i < 32; ++i) token += hex[random() % 16];
+  return token;
+}
+
+std::string self_executable() {
+  std::error_code ec;
+  auto path = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) throw std::runtime_error("cannot find this executable (/proc/self/exe): " + ec.message());
+  return path.string();
+}
+
+int wait_for_stop_signal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int signal = 0;
+  sigwait(&set, &signal);
+  return signal;
+}
+
+// Several nodes: this process (the supervisor) runs the functions' processes
+// and the scaler, starts `cluster.nodes` node processes (`slimfaas serve`,
+// under the same guard as function replicas) that form one SlimData cluster
+// and join it, and spreads the entrypoint's connections over them.
+int up_cluster(const LocalManifest& manifest, const fs::path& state, std::vector<k8s::ProcessFunction> functions,
+               Progress& progress) {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  const int nodes = manifest.cluster.nodes;
+  const std::string token = random_token();
+  ActorSystemConfig actor_config(2);
+  caf::actor_system system(actor_config);
+
+  std::vector<actors::ScaledFunction> scaled;
+  for (const auto& f : functions) {
+    auto config = k8s::parse_annotations(f.annotations);
+    scaled.push_back({f.name, config, config.replicas_min});
+  }
+  auto backend = std::make_unique<k8s::ProcessBackend>(
+      std::move(functions), k8s::ProcessPortRange{manifest.process_ports.from, manifest.process_ports.to}, state);
+  actors::ScalerSetup scaler_setup;
+  scaler_setup.functions = std::move(scaled);
+  scaler_setup.backend = backend.get();
+  auto scaler = actors::spawn_scaler_actor(system, std::move(scaler_setup));
+
+  actors::LocalSupervisorSetup supervisor_setup;
+  for (const auto& d : backend->functions())
+    supervisor_setup.functions.push_back({d.name, d.annotations, d.replicas});
+  supervisor_setup.scaler = scaler;
+  supervisor_setup.token = token;
+  auto supervisor = actors::spawn_local_supervisor(system, std::move(supervisor_setup));
+  auto stop_actors = [&] {
+    caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(scaler, caf::exit_reason::user_shutdown);
+  };
+  auto published = system.middleman().publish(supervisor, 0, "127.0.0.1", true);
+  if (!published) {
+    std::cerr << "slimfaas local: cannot listen for the nodes: " << system.render(published.error()) << "\n";
+    stop_actors();
+    return 1;
+  }
+  backend->set_listener([&progress, supervisor](const std::string& function, std::vector<k8s::Replica> replicas) {
+    progress.replicas(function, replicas);
+    caf::anon_send(supervisor, actors::replicas_atom::value, function, actors::ReplicaList(std::move(replicas)));
+  });
+
+  // The nodes: `slimfaas serve` processes, HTTP ports nodeHttpPortBase + i
+  // (in any order), SlimData ports raftPortBase + i (node id i + 1).
+  std::string peers;
+  for (int i = 0; i < nodes; ++i)
+    peers += (i ? "," : "") + std::string("127.0.0.1:") + std::to_string(manifest.cluster.raft_port(i));
+  std::vector<k8s::ProcessFunction> node_processes;
+  const std::string exe = self_executable();
+  for (int i = 0; i < nodes; ++i) {
+    k8s::ProcessFunction n;
+    n.name = "node-" + std::to_string(i);
+    n.annotations = {{"SlimFaas/ReplicasMin", "1"}};
+    n.command = {exe,
+                 "serve",
+                 "--ports",
+                 "{port}",
+                 "--listen-address",
+                 "127.0.0.1",
+                 "--hostname",
+                 manifest.name + "-node-" + std::to_string(i),
+                 "--log-level",
+                 node_log_level(manifest.cluster.node_log_level),
+                 "--slimdata-peers",
+                 peers,
+                 "--slimdata-node-id",
+                 std::to_string(i + 1),
+                 "--slimdata-directory",
+                 (state / n.name / "slimdata").string(),
+                 "--slimdata-bind-address",
+                 "127.0.0.1",
+                 "--slimdata-cluster-id",
+                 manifest.name,
+                 "--local-supervisor",
+                 "127.0.0.1:" + std::to_string(*published)};
+    // Secrets travel in the environment, not on command lines.
+    n.environment = {{"SlimFaas__LocalToken", token}, {"SlimData__Secret", token}};
+    n.health.path = "/health";
+    n.health.startup_timeout_seconds = 60;
+    node_processes.push_back(std::move(n));
+  }
+  std::vector<std::uint16_t> node_ports;
+  for (int i = 0; i < nodes; ++i) node_ports.push_back(static_cast<std::uint16_t>(manifest.cluster.node_http_port(i)));
+  progress.expect_nodes(nodes);
+  // Nodes drain their calls on SIGTERM: give them the time they take.
+  auto node_backend = std::make_unique<k8s::ProcessBackend>(
+      std::move(node_processes),
+      k8s::ProcessPortRange{manifest.cluster.node_http_port(0), manifest.cluster.node_http_port(nodes - 1)}, state,
+      std::chrono::seconds(35));
+  auto announced = std::make_shared<std::set<std::string>>();
+  node_backend->set_listener([&progress, announced](const std::string& node, std::vector<k8s::Replica> replicas) {
+    if (replicas.empty() || !replicas[0].ready || !announced->insert(node).second) return;
+    progress.serving(std::stoi(node.substr(5)), replicas[0].port);
+  });
+
+  int code = 0;
+  std::unique_ptr<net::TcpBalancer> entrypoint;
+  try {
+    entrypoint = std::make_unique<net::TcpBalancer>("127.0.0.1", static_cast<std::uint16_t>(manifest.cluster.entrypoint_port),
+                                                    node_ports);
+  } catch (const std::exception& e) {
+    std::cerr << "slimfaas local: cannot listen on the entrypoint port " << manifest.cluster.entrypoint_port << ": "
+              << e.what() << "\n";
+    code = 1;
+  }
+  if (code == 0) {
+    const int signal = wait_for_stop_signal();
+    std::cout << "slimfaas local: " << (signal == SIGTERM ? "SIGTERM" : "SIGINT") << ", stopping" << std::endl;
+  }
+  if (entrypoint) entrypoint->stop();
+  node_backend->stop();  // the nodes first: they stop sending calls to the functions
+  stop_actors();
+  backend->stop();
+  return code;
+}
 
 int validate(const LocalArgs& args) {
   auto manifest = load(args);
@@ -198,18 +365,18 @@ int up(const LocalArgs& args) {
 
   std::cout << "slimfaas local: " << manifest->name << " (state " << state.string() << ", "
             << to_string(manifest->state.mode) << ")\n";
-  if (manifest->cluster.nodes > 1) {
-    std::cout << "  cluster.nodes is " << manifest->cluster.nodes
-              << ": this build runs one node (several nodes need SlimData; see docs/local-mode.md)\n";
-  }
-
   NodeConfig config;
   config.server.address = "127.0.0.1";
   config.server.ports = {static_cast<std::uint16_t>(manifest->cluster.entrypoint_port),
                          static_cast<std::uint16_t>(manifest->cluster.node_http_port(0))};
   config.hostname = manifest->name + "-node-0";
   config.log_level = node_log_level(manifest->cluster.node_log_level);
-  config.slimdata_directory = (state / "node-0").string();
+  // One node leads SlimData alone (a local cluster of one is cold-started on purpose).
+  config.slimdata_directory = (state / "node-0" / "slimdata").string();
+  config.allow_cold_start = true;
+  config.slimdata_port = manifest->cluster.raft_port(0);
+  config.slimdata_bind_address = "127.0.0.1";
+  config.slimdata_cluster_id = manifest->name;
 
   auto functions = process_functions(*manifest);
   Progress progress(*manifest, functions);
@@ -220,7 +387,14 @@ int up(const LocalArgs& args) {
   }
 
   int code = 0;
-  try {
+  if (manifest->cluster.nodes > 1) {
+    try {
+      code = up_cluster(*manifest, state, std::move(functions), progress);
+    } catch (const std::exception& e) {
+      std::cerr << "slimfaas local: " << e.what() << "\n";
+      code = 1;
+    }
+  } else try {
     auto backend = std::make_unique<k8s::ProcessBackend>(
         std::move(functions), k8s::ProcessPortRange{manifest->process_ports.from, manifest->process_ports.to}, state);
     NodeHooks hooks;

@@ -6,9 +6,13 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/api_actor.hpp"
+#include "actors/async_queue_actor.hpp"
 #include "actors/function_actor.hpp"
 #include "actors/gateway.hpp"
 #include "actors/inspector_actor.hpp"
+#include "actors/local_supervisor_actor.hpp"
+#include "app/actor_system.hpp"
+#include "app/supervised_backend.hpp"
 #include "actors/messages.hpp"
 #include "actors/raft_node_actor.hpp"
 #include "actors/raft_wire.hpp"
@@ -33,21 +37,6 @@ std::unique_ptr<k8s::ReplicaBackend> make_backend(const NodeConfig& config) {
                     "set it (see docs/configuration.md)");
 }
 
-class ActorSystemConfig : public caf::actor_system_config {
- public:
-  explicit ActorSystemConfig(unsigned threads) {
-    // Actors decide, they do not move bytes: a few scheduler threads suffice,
-    // and fewer threads wake faster.
-    set("scheduler.max-threads", threads);
-    // One shared queue whose idle workers block on a condition variable:
-    // work-stealing workers poll and sleep in short naps, which costs CPU on
-    // an idle node and adds up to 50 µs of wake-up latency to a message.
-    set("scheduler.policy", caf::atom("sharing"));
-    // SlimData's peers are reached through CAF's network transparency.
-    load<caf::io::middleman>();
-    actors::register_slimdata_types(*this);
-  }
-};
 
 // Function gauges are read from the admission boards when scraped, so the
 // call path never touches them.
@@ -111,7 +100,10 @@ int wait_for_signal() {
 
 }  // namespace
 
-int run_node(const NodeConfig& config) { return run_node(config, make_backend(config)); }
+int run_node(const NodeConfig& config) {
+  // A node of a local cluster gets its backend once its actor system runs.
+  return run_node(config, config.local_supervisor.empty() ? make_backend(config) : nullptr);
+}
 
 int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> backend, NodeHooks hooks) {
   // Block the stop signals before any thread starts, so every thread
@@ -154,8 +146,24 @@ int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> back
                  config.slimdata_peers.size() > 0 ? config.slimdata_peers.size() - 1 : 0);
   }
 
-  auto definitions = backend->functions();
   caf::actor scaler;
+  if (!backend) {
+    const auto colon = config.local_supervisor.rfind(':');
+    try {
+      auto supervised = std::make_unique<SupervisedBackend>(
+          system, config.local_supervisor.substr(0, colon),
+          static_cast<std::uint16_t>(std::stoi(config.local_supervisor.substr(colon + 1))), config.local_token,
+          std::chrono::seconds(30));
+      scaler = supervised->scaler();
+      backend = std::move(supervised);
+    } catch (const std::exception& e) {
+      spdlog::critical("{}", e.what());
+      caf::anon_send_exit(inspector, caf::exit_reason::user_shutdown);
+      if (slimdata) caf::anon_send_exit(slimdata, caf::exit_reason::user_shutdown);
+      return 1;
+    }
+  }
+  auto definitions = backend->functions();
   if (backend->scalable()) {
     actors::ScalerSetup setup;
     for (const auto& d : definitions) setup.functions.push_back({d.name, d.config, d.config.replicas_min});
@@ -178,6 +186,12 @@ int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> back
   }
   gateway.set_functions(table);
   register_function_gauges(registry, gateway);
+  // Async calls (they live in SlimData): one queue actor per function,
+  // delivering while this node leads.
+  actors::AsyncQueues async_queues;
+  if (slimdata)
+    async_queues = actors::start_async_queues(system, *table, backend->functions(), slimdata, registry,
+                                              std::chrono::milliseconds(config.slimdata_request_timeout_ms), inspector);
   // Replica changes (a process ready, crashed, stopped) reach the function's
   // actor at once; it updates its board and tells the scaler.
   backend->set_listener([table, on_replicas = hooks.on_replicas](const std::string& function,
@@ -202,6 +216,7 @@ int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> back
     caf::anon_send_exit(api, caf::exit_reason::user_shutdown);
     for (auto& [_, handle] : *table) caf::anon_send_exit(handle.actor, caf::exit_reason::user_shutdown);
     if (scaler) caf::anon_send_exit(scaler, caf::exit_reason::user_shutdown);
+    async_queues.stop();
     if (slimdata) caf::anon_send_exit(slimdata, caf::exit_reason::user_shutdown);
     return 1;
   }
@@ -218,6 +233,7 @@ int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> back
   gateway.close();
   // No decision may start or stop a replica while the backend stops them all.
   if (scaler) caf::anon_send_exit(scaler, caf::exit_reason::user_shutdown);
+  async_queues.stop();
   backend->stop();
   if (slimdata) caf::anon_send_exit(slimdata, caf::exit_reason::user_shutdown);
   for (auto& [_, handle] : *table) caf::anon_send_exit(handle.actor, caf::exit_reason::user_shutdown);

@@ -47,6 +47,8 @@ struct ApiRequest {
   std::string target;
   std::string body;
   std::string remote_address;
+  // /async-function only: the end-to-end request headers to deliver.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 struct ApiResponse {

@@ -15,6 +15,7 @@ struct ServerLimits {
   std::size_t max_header_bytes = 16 * 1024;          // 431
   std::uint64_t max_body_bytes = 100ull << 20;        // 413 (proxied calls; streamed)
   std::uint64_t max_api_body_bytes = 1ull << 20;      // 413 (control routes; buffered)
+  std::uint64_t max_async_body_bytes = 1ull << 20;    // 413 (/async-function; buffered, then queued in SlimData)
   std::size_t max_connections = 10000;                // 503 and close
   std::chrono::milliseconds idle_timeout{60'000};     // keep-alive wait for the next request
   std::chrono::milliseconds read_timeout{30'000};     // each read of a request in progress

@@ -586,20 +586,35 @@ asio::awaitable<bool> Session::api(HeaderParser& header_parser, const Route& rou
   const unsigned version = header_parser.get().version();
   const bool keep_alive = header_parser.get().keep_alive() && !server.shutting_down();
   http::request_parser<http::string_body> parser(std::move(header_parser));
-  parser.body_limit(limits.max_api_body_bytes);
+  // An async call's body is queued whole in SlimData: it has its own limit.
+  const bool async_call = route.kind == RouteKind::function_async;
+  const std::uint64_t body_limit = async_call ? limits.max_async_body_bytes : limits.max_api_body_bytes;
+  parser.body_limit(body_limit);
   beast::error_code ec;
   if (!parser.is_done()) {
     expect_by(Clock::now() + limits.read_timeout);
     co_await http::async_read(socket_, buffer_, parser, redirect_error(use_awaitable, ec));
     if (ec == http::error::body_limit) {
       co_return co_await error(413, "payload_too_large",
-                               "body exceeds " + std::to_string(limits.max_api_body_bytes) + " bytes", false, version);
+                               "body exceeds " + std::to_string(body_limit) + " bytes" +
+                                   (async_call ? " (SlimFaas__MaxAsyncBodyBytes)" : ""),
+                               false, version);
     }
     if (ec) co_return false;
   }
   auto& request = parser.get();
   ApiRequest api_request{route, std::string(request.method_string()), std::string(request.target()),
-                         std::move(request.body()), remote_ip_};
+                         std::move(request.body()), remote_ip_, {}};
+  if (async_call) {
+    // What the function will see when the call is delivered: the
+    // end-to-end headers, X-Forwarded-* added; Host and Content-Length are
+    // set again by whoever sends it.
+    strip_hop_by_hop(request);
+    add_forwarded(request, remote_ip_, "http");
+    request.erase(http::field::host);
+    request.erase(http::field::content_length);
+    for (const auto& field : request) api_request.headers.emplace_back(field.name_string(), field.value());
+  }
   expect_by(Clock::time_point::max());
   ApiResponse response =
       co_await async_api(server.gateway(), std::move(api_request), socket_.get_executor(), use_awaitable);

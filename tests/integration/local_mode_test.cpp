@@ -4,6 +4,7 @@
 // conditions for a few seconds at most.
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -63,13 +64,21 @@ std::vector<pid_t> processes_with(const std::string& needle) {
 }
 
 // Ports for one cluster: entrypoint, node 0, and a range of 10 for replicas.
+// Ports for one cluster: entrypoint, nodes and SlimData (a single node
+// takes free ports; several nodes need consecutive ones: the block's
+// +10.. and +13..), and a range of 10 for replicas.
 struct Ports {
   int entrypoint = free_port();
   int node = free_port();
+  int raft = free_port();
   int from = 0;
-  Ports() {
+  explicit Ports(int nodes = 1) {
     static int counter = 0;
-    from = 23000 + (static_cast<int>(::getpid()) % 300) * 20 + (counter++ % 2) * 10;
+    from = 23000 + (static_cast<int>(::getpid()) % 300) * 40 + (counter++ % 2) * 20;
+    if (nodes > 1) {
+      node = from + 10;
+      raft = from + 13;
+    }
   }
 };
 
@@ -79,10 +88,11 @@ struct FunctionYaml {
   std::map<std::string, std::string> annotations;
 };
 
-std::string manifest_yaml(const Ports& ports, const fs::path& state, const std::vector<FunctionYaml>& functions) {
+std::string manifest_yaml(const Ports& ports, const fs::path& state, const std::vector<FunctionYaml>& functions,
+                          int nodes = 1) {
   std::ostringstream y;
-  y << "schemaVersion: 1\nname: it\ncluster:\n  nodes: 1\n  entrypointPort: " << ports.entrypoint
-    << "\n  nodeHttpPortBase: " << ports.node << "\n  raftPortBase: 3262\n  nodeLogLevel: Information\n"
+  y << "schemaVersion: 1\nname: it\ncluster:\n  nodes: " << nodes << "\n  entrypointPort: " << ports.entrypoint
+    << "\n  nodeHttpPortBase: " << ports.node << "\n  raftPortBase: " << ports.raft << "\n  nodeLogLevel: Information\n"
     << "processPorts: { from: " << ports.from << ", to: " << ports.from + 9 << " }\n"
     << "state: { mode: persistent, directory: " << state.string() << " }\nfunctions:\n";
   for (const auto& f : functions) {
@@ -103,13 +113,14 @@ struct LocalCluster {
   Ports ports;
   std::unique_ptr<Process> proc;
 
-  LocalCluster(const std::string& name, const std::vector<FunctionYaml>& functions) : dir(fresh_dir(name)) {
-    write_file(dir / "slimfaas.local.yaml", manifest_yaml(ports, dir / "state", functions));
+  LocalCluster(const std::string& name, const std::vector<FunctionYaml>& functions, int nodes = 1)
+      : dir(fresh_dir(name)), ports(nodes) {
+    write_file(dir / "slimfaas.local.yaml", manifest_yaml(ports, dir / "state", functions, nodes));
     proc = std::make_unique<Process>(
         std::vector<std::string>{slimfaas_binary(), "local", "up", "-f", (dir / "slimfaas.local.yaml").string()},
         Env{}, "local-up-" + name);
     const std::string expected = "Entrypoint: http://127.0.0.1:" + std::to_string(ports.entrypoint);
-    if (!wait_until([&] { return proc->log().find(expected) != std::string::npos || !proc->running(); }, 30s))
+    if (!wait_until([&] { return proc->log().find(expected) != std::string::npos || !proc->running(); }, 60s))
       throw std::runtime_error("local up did not print its entrypoint:\n" + proc->log_tail());
     if (!proc->running()) throw std::runtime_error("local up exited:\n" + proc->log_tail());
   }
@@ -315,4 +326,43 @@ TEST_CASE("a call held at zero gets 504 with a JSON error when no replica is rea
   CHECK(body->value("detail", "").find("stuck") != std::string::npos);
   // The wake did happen: a replica was asked for.
   CHECK(cluster.requested("stuck") == 1);
+}
+
+TEST_CASE("local up with three nodes forms one SlimData cluster and wakes functions through the entrypoint") {
+  LocalCluster cluster("three-nodes", {{"echo", echo_command(),
+                                        {{"SlimFaas/ReplicasMin", "0"}, {"SlimFaas/TimeoutSecondBeforeSetReplicasMin", "2"}}}},
+                       3);
+  // Every node serves, and they agree on one leader.
+  std::set<std::uint64_t> leaders;
+  REQUIRE(wait_until(
+      [&] {
+        leaders.clear();
+        for (int i = 0; i < 3; ++i) {
+          auto raft = http_get(local_url(cluster.ports.node + i) + "/debug/raft", 5s).json();
+          if (!raft || raft->value("leader", 0) == 0) return false;
+          leaders.insert(raft->value("leader", std::uint64_t{0}));
+        }
+        return leaders.size() == 1;
+      },
+      30s, 100ms));
+  // Calls spread over the nodes wake the function once and are all answered.
+  for (int i = 0; i < 6; ++i) {
+    auto r = http("POST", cluster.url("/function/echo/echo/n" + std::to_string(i)), {}, "x", 20s);
+    INFO(r.describe());
+    INFO(cluster.proc->log_tail());
+    REQUIRE(r.status == 200);
+  }
+  CHECK(cluster.function_pids().size() == 1);
+  // A value written through one node is read through another.
+  REQUIRE(http("POST", local_url(cluster.ports.node) + "/data/sets/shared", {}, "v", 10s).status == 200);
+  CHECK(http_get(local_url(cluster.ports.node + 2) + "/data/sets/shared", 10s).body == "v");
+  // The supervisor's scaler hears every node: idle, the function goes back to zero.
+  CHECK(wait_until([&] { return cluster.function_pids().empty(); }, 20s, 100ms));
+
+  // kill -9 of the supervisor: no node and no function survives.
+  REQUIRE(http("GET", cluster.url("/function/echo/echo/again"), {}, "", 20s).status == 200);
+  cluster.proc->signal(SIGKILL);
+  CHECK(cluster.proc->wait_exit(5s).has_value());
+  CHECK(wait_until([&] { return cluster.function_pids().empty(); }, 15s, 50ms));
+  CHECK(wait_until([&] { return processes_with("--slimdata-cluster-id it --local-supervisor").empty(); }, 15s, 50ms));
 }

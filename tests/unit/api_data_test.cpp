@@ -122,7 +122,7 @@ class Node {
     // routes reach the api actor.
     REQUIRE((route.kind == net::RouteKind::data_set || route.kind == net::RouteKind::data_sets ||
              route.kind == net::RouteKind::debug_raft));
-    net::ApiRequest request{std::move(route), method, target, std::move(body), "127.0.0.1"};
+    net::ApiRequest request{std::move(route), method, target, std::move(body), "127.0.0.1", {}};
     caf::anon_send(api_, actors::api_atom::value,
                    actors::ApiCall{std::move(request),
                                    [promise](net::ApiResponse response) { promise->set_value(std::move(response)); }});

@@ -1,0 +1,155 @@
+#include "actors/async_api.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "actors/async_item.hpp"
+#include "actors/async_policy.hpp"
+#include "actors/slimdata.hpp"
+#include "net/http_error.hpp"
+#include "store/state_machine_commands.hpp"
+
+namespace slimfaas::actors::async {
+namespace {
+
+using net::ApiResponse;
+
+ApiResponse error(unsigned status, std::string_view code, std::string_view detail) {
+  ApiResponse r;
+  r.status = status;
+  r.body = net::error_body(code, detail);
+  return r;
+}
+
+ApiResponse empty(unsigned status) {
+  ApiResponse r;
+  r.status = status;
+  r.content_type = "text/plain; charset=utf-8";
+  return r;
+}
+
+store::TimeMs now_ms() {
+  return static_cast<store::TimeMs>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+ApiResponse refused(const SlimDataReply& reply) {
+  using Status = SlimDataReply::Status;
+  auto detail = [&](std::string_view fallback) { return reply.detail.empty() ? std::string(fallback) : reply.detail; };
+  switch (reply.status) {
+    case Status::no_quorum:
+      return error(503, "no_quorum", detail("SlimData has no leader or quorum right now; the call was not queued"));
+    case Status::too_large:
+      return error(413, "payload_too_large", detail("the call exceeds SlimData's entry limit"));
+    case Status::overloaded: {
+      auto r = error(429, "slimdata_overloaded", detail("too many SlimData proposals are waiting"));
+      r.headers.emplace_back("Retry-After", "1");
+      return r;
+    }
+    case Status::failed:
+    case Status::ok:
+      break;
+  }
+  return error(500, "slimdata_failed", detail("SlimData failed"));
+}
+
+ApiResponse no_slimdata() {
+  return error(503, "slimdata_unavailable",
+               "async calls are queued in SlimData, which is not configured on this node (see docs/configuration.md)");
+}
+
+const FunctionHandle* find(const ApiContext& context, const std::string& name) {
+  auto it = context.functions->find(name);
+  return it == context.functions->end() ? nullptr : &it->second;
+}
+
+ApiResponse unknown_function(const std::string& name) {
+  return error(404, "function_not_found", "no function named '" + name + "'");
+}
+
+}  // namespace
+
+void accept(caf::event_based_actor* self, const ApiContext& context, ApiCall& call) {
+  auto& request = call.request;
+  const std::string& name = request.route.name;
+  const auto* function = find(context, name);
+  if (!function) return call.reply(unknown_function(name));
+  if (!context.slimdata) return call.reply(no_slimdata());
+  function->board->touch();  // async traffic is activity
+
+  QueuedRequest queued;
+  queued.method = std::move(request.method);
+  queued.target = request.route.path + request.route.query;
+  queued.headers = std::move(request.headers);
+  queued.body = std::move(request.body);
+  std::string command = store::commands::queue_push(queue_name(name), encode(queued));
+  queued = {};  // the command holds the only copy of the body now
+
+  self->request(context.slimdata, context.timeout, propose_atom::value, std::move(command))
+      .then(
+          [reply = call.reply, name](const SlimDataReply& answer) {
+            if (!answer.ok()) return reply(refused(answer));
+            try {
+              const auto id = store::results::queue_push(answer.value);
+              auto r = empty(202);
+              r.headers.emplace_back("SlimFaas-Element-Id", std::to_string(id));
+              reply(std::move(r));
+            } catch (const std::exception& e) {
+              // An already-applied result carries no id: the caller may retry.
+              spdlog::warn("async {}: queue_push result: {}", name, e.what());
+              reply(error(503, "retry", std::string("the call's commit could not be confirmed: ") + e.what()));
+            }
+          },
+          [reply = call.reply](caf::error& err) {
+            reply(error(503, "no_quorum", "SlimData did not answer; the call may not be queued: " + caf::to_string(err)));
+          });
+}
+
+void callback(caf::event_based_actor* self, const ApiContext& context, ApiCall& call) {
+  const auto& route = call.request.route;
+  if (call.request.method != "POST") {
+    auto r = error(405, "method_not_allowed", call.request.method + " is not allowed here; use POST");
+    r.headers.emplace_back("Allow", "POST");
+    return call.reply(std::move(r));
+  }
+  const std::string& name = route.name;
+  if (!find(context, name)) return call.reply(unknown_function(name));
+  auto status = parse_callback_status(route.status);
+  if (!status)
+    return call.reply(error(400, "bad_request", "the callback status must be 'success' or 'error', got '" + route.status + "'"));
+  auto id = net::parse_positive_integer(route.element_id);
+  auto not_found = error(404, "element_not_found",
+                         "function '" + name + "' has no queued element '" + route.element_id + "'");
+  if (!id) return call.reply(std::move(not_found));
+  if (!context.slimdata) return call.reply(no_slimdata());
+
+  auto record = store::commands::hash_set(callback_hash(name), std::to_string(*id), route.status);
+  auto slimdata = context.slimdata;
+  auto timeout = context.timeout;
+  self->request(slimdata, timeout, read_atom::value, store::queries::queue_item(queue_name(name), *id, now_ms()))
+      .then(
+          [self, slimdata, timeout, reply = call.reply, not_found, record = std::move(record)](const SlimDataReply& answer) mutable {
+            if (!answer.ok()) return reply(refused(answer));
+            std::optional<store::QueueItemState> item;
+            try {
+              item = store::results::queue_item(answer.value);
+            } catch (const std::exception& e) {
+              return reply(error(500, "slimdata_failed", std::string("queue_item: ") + e.what()));
+            }
+            if (!item) return reply(std::move(not_found));
+            self->request(slimdata, timeout, propose_atom::value, std::move(record))
+                .then(
+                    [reply](const SlimDataReply& done) {
+                      if (!done.ok()) return reply(refused(done));
+                      reply(empty(200));
+                    },
+                    [reply](caf::error& err) {
+                      reply(error(503, "no_quorum", "SlimData did not answer: " + caf::to_string(err)));
+                    });
+          },
+          [reply = call.reply](caf::error& err) {
+            reply(error(503, "no_quorum", "SlimData did not answer: " + caf::to_string(err)));
+          });
+}
+
+}  // namespace slimfaas::actors::async

@@ -1,0 +1,537 @@
+#include "actors/async_queue_actor.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <optional>
+#include <set>
+
+#include "actors/async_item.hpp"
+#include "actors/async_policy.hpp"
+#include "actors/inspector_actor.hpp"
+#include "actors/messages.hpp"
+#include "actors/slimdata.hpp"
+#include "store/state_machine_commands.hpp"
+
+namespace slimfaas::actors {
+namespace {
+
+using nlohmann::json;
+using store::ElementId;
+namespace cmd = store::commands;
+namespace qry = store::queries;
+namespace res = store::results;
+
+using attempt_atom = caf::atom_constant<caf::atom("attempt")>;
+using cb_wait_atom = caf::atom_constant<caf::atom("cbwait")>;
+using commit_atom = caf::atom_constant<caf::atom("commit")>;
+using start_atom = caf::atom_constant<caf::atom("start")>;
+
+// How long to wait before asking SlimData again after it refused (no
+// quorum, leadership moving): a real deadline, not a poll of the queue.
+constexpr auto kRetryAfterRefusal = std::chrono::milliseconds(200);
+// While the store holds leased or delayed items this node did not take (a
+// previous leader's), their times are unknown here: look again this often.
+constexpr auto kOrphanRecheck = std::chrono::milliseconds(1000);
+constexpr int kCommitTries = 5;
+
+store::TimeMs now_ms() {
+  return static_cast<store::TimeMs>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+struct Attempt {
+  std::uint32_t try_number = 0;
+  std::shared_ptr<void> slot;  // the admission slot; dropping it frees it
+  Clock::time_point started;
+  bool awaiting_callback = false;
+  std::optional<async::CallbackStatus> early_callback;  // arrived before the 202
+  std::string replica;
+};
+
+struct QueueState {
+  static inline const char* name = "async-queue";
+  AsyncQueueSetup setup;
+  std::string queue;
+  std::string callbacks;
+  bool leader = false;
+  std::uint64_t generation = 0;  // bumped on each leadership change: late replies of an old reign are ignored
+  bool busy = false;             // a status read or a take is out
+  bool again = false;            // something happened while busy: look again after
+  bool maybe_more = false;       // the last look saw ready items not yet taken
+  bool reading_callbacks = false;
+  bool callbacks_again = false;
+  bool orphan_timer = false;
+  Clock::time_point last_wake{};
+  std::map<ElementId, Attempt> attempts;
+  std::multiset<Clock::time_point> retry_times;  // own requeues still ahead
+  store::QueueStatus last_status;
+  std::uint64_t delivered = 0, failed = 0, retried = 0, takes = 0, reads = 0;
+};
+
+using Self = caf::stateful_actor<QueueState>*;
+
+void pump(Self self);
+void read_callbacks(Self self);
+
+void set_gauges(Self self, const store::QueueStatus& st) {
+  auto& m = self->state.setup.metrics;
+  if (m.ready) m.ready->set(static_cast<double>(st.ready));
+  if (m.in_flight) m.in_flight->set(static_cast<double>(st.in_flight));
+  if (m.retry_pending) m.retry_pending->set(static_cast<double>(st.waiting_retry));
+}
+
+void later(Self self, Clock::duration delay) {
+  self->delayed_send(self, delay, async_pump_atom::value);
+}
+
+// Commits an outcome (ack or requeue); a refusal is tried again a few times
+// while this node still leads. Failing that, the lease ends and the element
+// is delivered again (at least once).
+void commit(Self self, std::string command, int tries_left) {
+  auto& s = self->state;
+  const auto generation = s.generation;
+  self->request(s.setup.slimdata, s.setup.request_timeout, propose_atom::value, command)
+      .then(
+          [=](const SlimDataReply& reply) {
+            if (reply.ok() || generation != self->state.generation) return;
+            if (tries_left > 1) {
+              self->delayed_send(self, kRetryAfterRefusal, commit_atom::value, generation, command, tries_left - 1);
+            } else {
+              spdlog::warn("async {}: an outcome could not be committed ({}); the element will be delivered again",
+                           self->state.setup.function, reply.detail);
+            }
+          },
+          [=](caf::error&) {
+            if (generation != self->state.generation || tries_left <= 1) return;
+            self->delayed_send(self, kRetryAfterRefusal, commit_atom::value, generation, command, tries_left - 1);
+          });
+}
+
+void finish(Self self, ElementId id, const async::Decision& decision) {
+  auto& s = self->state;
+  auto it = s.attempts.find(id);
+  if (it == s.attempts.end()) return;
+  Attempt attempt = std::move(it->second);
+  s.attempts.erase(it);
+  switch (decision.verdict) {
+    case async::Verdict::done:
+      ++s.delivered;
+      if (s.setup.metrics.delivered) s.setup.metrics.delivered->inc();
+      commit(self, cmd::queue_ack(s.queue, id), kCommitTries);
+      break;
+    case async::Verdict::failed:
+      ++s.failed;
+      if (s.setup.metrics.failed) s.setup.metrics.failed->inc();
+      spdlog::warn("async {}: element {} failed after try {} ({})", s.setup.function, id, attempt.try_number,
+                   decision.reason);
+      commit(self, cmd::queue_ack(s.queue, id), kCommitTries);
+      break;
+    case async::Verdict::retry: {
+      ++s.retried;
+      if (s.setup.metrics.retried) s.setup.metrics.retried->inc();
+      const auto at = now_ms() + static_cast<store::TimeMs>(decision.delay.count());
+      commit(self, cmd::queue_requeue(s.queue, id, attempt.try_number, at), kCommitTries);
+      s.retry_times.insert(Clock::now() + decision.delay);
+      later(self, decision.delay + std::chrono::milliseconds(5));
+      break;
+    }
+    case async::Verdict::callback:
+      break;  // not an end
+  }
+  attempt.slot.reset();  // the slot is free: the next element may go
+  pump(self);
+}
+
+void send_attempt(Self self, store::TakenItem& item, net::Admission admission) {
+  auto& s = self->state;
+  const auto id = item.id;
+  async::QueuedRequest request;
+  try {
+    request = async::decode(item.payload);
+  } catch (const std::exception& e) {
+    spdlog::error("async {}: element {} cannot be decoded ({}); dropped", s.setup.function, id, e.what());
+    ++s.failed;
+    if (s.setup.metrics.failed) s.setup.metrics.failed->inc();
+    commit(self, cmd::queue_ack(s.queue, id), kCommitTries);
+    return;
+  }
+  Attempt attempt;
+  attempt.try_number = item.try_number;
+  attempt.slot = std::move(admission.slot);
+  attempt.started = Clock::now();
+  attempt.replica = admission.replica;
+  s.attempts[id] = std::move(attempt);
+  s.setup.handle.board->touch();
+
+  net::ClientRequest out;
+  out.host = admission.host;
+  out.port = admission.port;
+  out.method = std::move(request.method);
+  out.target = std::move(request.target);
+  out.headers = std::move(request.headers);
+  out.headers.emplace_back("SlimFaas-Element-Id", std::to_string(id));
+  out.headers.emplace_back("SlimFaas-Try-Number", std::to_string(item.try_number));
+  out.headers.emplace_back("Slimfaas-Last-Try", async::is_last_try(s.setup.policy, item.try_number) ? "true" : "false");
+  out.body = std::move(request.body);
+  out.timeout = async::attempt_timeout(s.setup.policy);
+  auto me = caf::actor_cast<caf::actor>(self);
+  const auto generation = s.generation;
+  s.setup.client->send(std::move(out), [me, generation, id](net::ClientResponse r) {
+    caf::anon_send(me, attempt_atom::value, generation, id, static_cast<std::uint8_t>(r.error), r.status,
+                   static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(r.elapsed).count()));
+  });
+}
+
+void after_look(Self self) {
+  auto& s = self->state;
+  if (s.again || s.maybe_more) {
+    s.again = false;
+    pump(self);
+  }
+}
+
+void refused(Self self, const std::string& what) {
+  auto& s = self->state;
+  s.busy = false;
+  s.maybe_more = false;
+  spdlog::debug("async {}: {}; looking again shortly", s.setup.function, what);
+  later(self, kRetryAfterRefusal);
+}
+
+void look(Self self) {
+  auto& s = self->state;
+  s.busy = true;
+  ++s.reads;
+  const auto generation = s.generation;
+  self->request(s.setup.slimdata, s.setup.request_timeout, read_atom::value, qry::queue_status(s.queue, now_ms()))
+      .then(
+          [=](const SlimDataReply& reply) {
+            auto& s = self->state;
+            if (generation != s.generation) return;
+            if (!reply.ok()) return refused(self, "queue_status: " + reply.detail);
+            store::QueueStatus st;
+            try {
+              st = res::queue_status(reply.value);
+            } catch (const std::exception& e) {
+              return refused(self, std::string("queue_status: ") + e.what());
+            }
+            s.busy = false;
+            s.last_status = st;
+            set_gauges(self, st);
+            s.maybe_more = st.ready > 0;
+            // Items this node did not lease or delay (a previous leader's):
+            // their lease or retry time ends unseen, so look again later.
+            const auto now = Clock::now();
+            s.retry_times.erase(s.retry_times.begin(), s.retry_times.upper_bound(now));
+            if (st.in_flight + st.waiting_retry > s.attempts.size() + s.retry_times.size() && !s.orphan_timer) {
+              s.orphan_timer = true;
+              self->delayed_send(self, kOrphanRecheck, async_pump_atom::value, true);
+            }
+            after_look(self);
+          },
+          [=](caf::error& err) {
+            if (generation != self->state.generation) return;
+            refused(self, "queue_status: " + caf::to_string(err));
+          });
+}
+
+void take(Self self, std::vector<net::Admission> admissions) {
+  auto& s = self->state;
+  s.busy = true;
+  ++s.takes;
+  const auto generation = s.generation;
+  const auto n = static_cast<std::uint32_t>(admissions.size());
+  auto held = std::make_shared<std::vector<net::Admission>>(std::move(admissions));
+  const auto lease = static_cast<std::uint64_t>(async::take_lease(s.setup.policy).count());
+  self->request(s.setup.slimdata, s.setup.request_timeout, propose_atom::value,
+                cmd::queue_take(s.queue, n, now_ms(), lease))
+      .then(
+          [=](const SlimDataReply& reply) {
+            auto& s = self->state;
+            if (generation != s.generation) return;  // `held` goes: the slots are free
+            if (!reply.ok()) return refused(self, "queue_take: " + reply.detail);
+            std::vector<store::TakenItem> items;
+            try {
+              items = res::queue_take(reply.value);
+            } catch (const std::exception& e) {
+              return refused(self, std::string("queue_take: ") + e.what());
+            }
+            s.busy = false;
+            s.maybe_more = items.size() == n;
+            for (std::size_t i = 0; i < items.size() && i < held->size(); ++i)
+              send_attempt(self, items[i], std::move((*held)[i]));
+            held->clear();  // slots not used go back
+            after_look(self);
+          },
+          [=](caf::error& err) {
+            if (generation != self->state.generation) return;
+            refused(self, "queue_take: " + caf::to_string(err));
+          });
+}
+
+void wake_function(Self self) {
+  auto& s = self->state;
+  const auto now = Clock::now();
+  if (now - s.last_wake < std::chrono::seconds(1)) return;
+  s.last_wake = now;
+  self->send(s.setup.handle.actor, wake_atom::value);
+}
+
+void pump(Self self) {
+  auto& s = self->state;
+  if (!s.leader) return;
+  if (s.busy) {
+    s.again = true;
+    return;
+  }
+  if (!s.maybe_more) return look(self);
+  auto& board = *s.setup.handle.board;
+  const auto wanted = static_cast<std::size_t>(
+      std::min<std::uint64_t>(s.setup.max_take, std::max<std::uint64_t>(1, s.last_status.ready)));
+  // Mark, then claim: a release that races the claims sees the mark.
+  board.set_async_waiting(true);
+  std::vector<net::Admission> admissions;
+  while (admissions.size() < wanted) {
+    auto replica = board.try_claim();
+    if (!replica) break;
+    admissions.push_back(grant_admission(s.setup.handle, std::move(replica), Clock::time_point::max()));
+  }
+  if (admissions.empty()) {
+    // At the cap, or no ready replica: the board tells us when that changes.
+    if (board.ready_replicas() == 0) wake_function(self);
+    return;
+  }
+  board.set_async_waiting(false);
+  take(self, std::move(admissions));
+}
+
+void read_callbacks(Self self) {
+  auto& s = self->state;
+  if (!s.leader) return;
+  if (s.reading_callbacks) {
+    s.callbacks_again = true;
+    return;
+  }
+  bool waiting = false;
+  for (const auto& [_, a] : s.attempts) waiting = waiting || a.awaiting_callback;
+  if (!waiting) return;
+  s.reading_callbacks = true;
+  const auto generation = s.generation;
+  self->request(s.setup.slimdata, s.setup.request_timeout, read_atom::value, qry::hash_get_all(s.callbacks))
+      .then(
+          [=](const SlimDataReply& reply) {
+            auto& s = self->state;
+            if (generation != s.generation) return;
+            s.reading_callbacks = false;
+            std::map<std::string, std::string> outcomes;
+            if (reply.ok()) {
+              try {
+                outcomes = res::hash_get_all(reply.value);
+              } catch (const std::exception& e) {
+                spdlog::warn("async {}: callbacks: {}", s.setup.function, e.what());
+              }
+            }
+            for (const auto& [field, word] : outcomes) {
+              // Seen once is enough: the outcome is acted on (or it is for an
+              // element this node does not run, a previous reign's).
+              commit(self, cmd::hash_delete(s.callbacks, field), kCommitTries);
+              auto id = net::parse_positive_integer(field);
+              auto status = async::parse_callback_status(word);
+              if (!id || !status) continue;
+              auto it = s.attempts.find(*id);
+              if (it == s.attempts.end()) continue;
+              if (it->second.awaiting_callback) finish(self, *id, async::callback_received(*status));
+              else it->second.early_callback = *status;
+            }
+            if (s.callbacks_again) {
+              s.callbacks_again = false;
+              read_callbacks(self);
+            }
+          },
+          [=](caf::error&) {
+            if (generation != self->state.generation) return;
+            self->state.reading_callbacks = false;
+            self->state.callbacks_again = true;
+          });
+}
+
+void on_attempt(Self self, std::uint64_t generation, ElementId id, std::uint8_t error, unsigned status,
+                std::int64_t elapsed_us) {
+  auto& s = self->state;
+  if (generation != s.generation) return;
+  auto it = s.attempts.find(id);
+  if (it == s.attempts.end()) return;
+  if (s.setup.metrics.attempt_seconds) s.setup.metrics.attempt_seconds->observe(static_cast<double>(elapsed_us) / 1e6);
+  async::AttemptResult result;
+  switch (static_cast<net::ClientResponse::Error>(error)) {
+    case net::ClientResponse::Error::none: result.transport = async::AttemptResult::Transport::ok; break;
+    case net::ClientResponse::Error::timeout: result.transport = async::AttemptResult::Transport::timeout; break;
+    case net::ClientResponse::Error::connect: result.transport = async::AttemptResult::Transport::connect; break;
+    case net::ClientResponse::Error::io: result.transport = async::AttemptResult::Transport::io; break;
+  }
+  result.status = status;
+  auto decision = async::classify(s.setup.policy, it->second.try_number, result);
+  if (decision.verdict != async::Verdict::callback) return finish(self, id, decision);
+  if (it->second.early_callback) return finish(self, id, async::callback_received(*it->second.early_callback));
+  it->second.awaiting_callback = true;
+  self->delayed_send(self, async::callback_timeout(s.setup.policy), cb_wait_atom::value, generation, id,
+                     it->second.try_number);
+  read_callbacks(self);  // the callback may have been committed before the 202 came back
+}
+
+void on_leadership(Self self, bool leads) {
+  auto& s = self->state;
+  if (leads == s.leader) return;
+  s.leader = leads;
+  ++s.generation;
+  s.busy = s.again = s.maybe_more = false;
+  s.reading_callbacks = s.callbacks_again = false;
+  s.orphan_timer = false;
+  s.attempts.clear();  // their slots are freed; late answers are ignored
+  s.retry_times.clear();
+  s.setup.handle.board->set_async_waiting(false);
+  set_gauges(self, store::QueueStatus{});
+  if (leads) {
+    spdlog::info("async {}: this node leads; delivering the queue", s.setup.function);
+    pump(self);
+  }
+}
+
+json summary(Self self) {
+  auto& s = self->state;
+  int awaiting = 0;
+  for (const auto& [_, a] : s.attempts) awaiting += a.awaiting_callback ? 1 : 0;
+  return {{"function", s.setup.function},
+          {"leader", s.leader},
+          {"attempts", s.attempts.size()},
+          {"awaiting_callback", awaiting},
+          {"ready", s.last_status.ready},
+          {"in_flight", s.last_status.in_flight},
+          {"waiting_retry", s.last_status.waiting_retry},
+          {"delivered", s.delivered},
+          {"failed", s.failed},
+          {"retried", s.retried},
+          {"takes", s.takes},
+          {"reads", s.reads}};
+}
+
+caf::behavior queue_behavior(Self self, AsyncQueueSetup setup) {
+  auto& s = self->state;
+  s.setup = std::move(setup);
+  s.queue = async::queue_name(s.setup.function);
+  s.callbacks = async::callback_hash(s.setup.function);
+  return {
+      [=](start_atom) {
+        self->send(self->state.setup.slimdata, subscribe_atom::value, caf::actor_cast<caf::actor>(self));
+      },
+      [=](leader_atom, bool leads, std::uint64_t) { on_leadership(self, leads); },
+      [=](applied_atom, std::uint64_t) {
+        if (!self->state.leader) return;
+        self->state.again = self->state.busy;  // something was committed: look again
+        pump(self);
+        read_callbacks(self);
+      },
+      [=](async_pump_atom) { pump(self); },
+      [=](async_pump_atom, bool) {
+        self->state.orphan_timer = false;
+        pump(self);
+      },
+      [=](attempt_atom, std::uint64_t generation, ElementId id, std::uint8_t error, unsigned status,
+          std::int64_t elapsed_us) { on_attempt(self, generation, id, error, status, elapsed_us); },
+      [=](cb_wait_atom, std::uint64_t generation, ElementId id, std::uint32_t try_number) {
+        auto& s = self->state;
+        if (generation != s.generation) return;
+        auto it = s.attempts.find(id);
+        if (it == s.attempts.end() || !it->second.awaiting_callback || it->second.try_number != try_number) return;
+        finish(self, id, async::callback_timed_out(s.setup.policy, try_number));
+      },
+      [=](commit_atom, std::uint64_t generation, std::string& command, int tries_left) {
+        if (generation != self->state.generation) return;
+        commit(self, std::move(command), tries_left);
+      },
+      [=](inspect_atom) -> std::string {
+        json out{{"mailbox", self->mailbox().size()}, {"state", summary(self)}};
+        return out.dump();
+      },
+  };
+}
+
+}  // namespace
+
+std::function<AsyncQueueMetrics(const std::string&)> async_queue_metrics(net::metrics::Registry& registry) {
+  const std::vector<std::string> labels{"function"};
+  auto& ready = registry.gauge("slimfaas_function_queue_ready_items", "Async calls ready for delivery, by function.", labels);
+  auto& in_flight = registry.gauge("slimfaas_function_queue_in_flight_items",
+                                   "Async calls being delivered (leased), by function.", labels);
+  auto& retry_pending = registry.gauge("slimfaas_function_queue_retry_pending_items",
+                                       "Async calls waiting for their retry delay, by function.", labels);
+  auto& delivered = registry.counter("slimfaas_async_delivered_total",
+                                     "Async calls completed (2xx other than 202, or a success callback), by function.",
+                                     labels);
+  auto& failed = registry.counter(
+      "slimfaas_async_failed_total",
+      "Async calls given up (last try failed, a non-retryable status, an error callback), by function.", labels);
+  auto& retried = registry.counter("slimfaas_async_retries_total", "Async attempts scheduled for a retry, by function.",
+                                   labels);
+  auto& attempt_seconds = registry.histogram("slimfaas_async_attempt_duration_seconds",
+                                             "Duration of one async delivery attempt, by function.", labels);
+  // The families live as long as the registry: hold them by address.
+  return [ready = &ready, in_flight = &in_flight, retry_pending = &retry_pending, delivered = &delivered,
+          failed = &failed, retried = &retried, attempt_seconds = &attempt_seconds](const std::string& function) {
+    AsyncQueueMetrics m;
+    m.ready = &ready->with({function});
+    m.in_flight = &in_flight->with({function});
+    m.retry_pending = &retry_pending->with({function});
+    m.delivered = &delivered->with({function});
+    m.failed = &failed->with({function});
+    m.retried = &retried->with({function});
+    m.attempt_seconds = &attempt_seconds->with({function}, net::metrics::latency_buckets());
+    return m;
+  };
+}
+
+caf::actor spawn_async_queue(caf::actor_system& system, AsyncQueueSetup setup) {
+  auto board = setup.handle.board;
+  auto actor = system.spawn(queue_behavior, std::move(setup));
+  // Set before the actor starts (it subscribes on `start`): the board reads
+  // the notifier only once the actor has marked itself waiting.
+  board->set_async_notifier([actor] { caf::anon_send(actor, async_pump_atom::value); });
+  caf::anon_send(actor, start_atom::value);
+  return actor;
+}
+
+void AsyncQueues::stop() {
+  for (auto& actor : actors) caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+  actors.clear();
+  if (client) client->stop();
+}
+
+AsyncQueues start_async_queues(caf::actor_system& system, const FunctionTable& functions,
+                               const std::vector<k8s::FunctionDefinition>& definitions, caf::actor slimdata,
+                               net::metrics::Registry& registry, std::chrono::milliseconds request_timeout,
+                               caf::actor inspector) {
+  AsyncQueues queues;
+  queues.client = std::make_shared<net::HttpClient>();
+  auto metrics = async_queue_metrics(registry);
+  for (const auto& definition : definitions) {
+    auto it = functions.find(definition.name);
+    if (it == functions.end()) continue;
+    AsyncQueueSetup setup;
+    setup.function = definition.name;
+    setup.policy = definition.config.calls.async;
+    setup.handle = it->second;
+    setup.slimdata = slimdata;
+    setup.client = queues.client;
+    setup.metrics = metrics(definition.name);
+    setup.request_timeout = request_timeout;
+    auto actor = spawn_async_queue(system, std::move(setup));
+    register_actor(inspector, "queue", definition.name, actor);
+    queues.actors.push_back(std::move(actor));
+  }
+  return queues;
+}
+
+}  // namespace slimfaas::actors

@@ -1,0 +1,86 @@
+#pragma once
+// One queue actor per function and node, delivering the function's async
+// calls from SlimData's queue "async:<fn>". It works only while this node is
+// SlimData's leader (it subscribes to the local SlimData actor: leader_atom,
+// applied_atom); on the other nodes it idles. So exactly one node delivers,
+// and a new leader resumes every queue where the store says it stands.
+//
+// Delivery, event-driven:
+//   - a committed batch (applied_atom) or a freed slot wakes it; it reads the
+//     queue's counts (queue_status, a linearizable read that adds no log
+//     entry, so its own takes and acks cannot wake it forever), claims as
+//     many slots as there are ready items from the function's AdmissionBoard
+//     (NumberParallelRequest / PerPod, shared with sync calls), takes that
+//     many items (queue_take, leased past the attempt and the callback wait),
+//     and sends each to the claimed replica through net::HttpClient with
+//     SlimFaas-Element-Id, SlimFaas-Try-Number (0-based), Slimfaas-Last-Try;
+//   - the outcome is committed: ack (done or failed) or requeue at
+//     now + delay (retry); timers exist only for retry deadlines, callback
+//     waits and leases left by a previous leader;
+//   - no ready replica: it sends the function actor `wake` (async traffic is
+//     activity) and waits for the board's notifier (a replica became ready);
+//   - a 202 turns on callback mode: the element keeps its slot until the
+//     function's callback, which any node commits into the hash
+//     "async-cb:<fn>" (actors/async_api.hpp); this actor reads the hash after
+//     each applied batch while it waits for callbacks.
+#include <caf/all.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "actors/function_actor.hpp"
+#include "actors/gateway.hpp"
+#include "k8s/function_config.hpp"
+#include "net/http_client.hpp"
+#include "net/metrics.hpp"
+
+namespace slimfaas::actors {
+
+using async_pump_atom = caf::atom_constant<caf::atom("asyncpump")>;
+
+// The queue's metrics, children of the registry's families (stable
+// addresses, updated with single atomic operations).
+struct AsyncQueueMetrics {
+  net::metrics::Gauge* ready = nullptr;
+  net::metrics::Gauge* in_flight = nullptr;
+  net::metrics::Gauge* retry_pending = nullptr;
+  net::metrics::Counter* delivered = nullptr;
+  net::metrics::Counter* failed = nullptr;
+  net::metrics::Counter* retried = nullptr;
+  net::metrics::Histogram* attempt_seconds = nullptr;
+};
+
+// Registers the families once; the returned function gives one function's
+// children.
+std::function<AsyncQueueMetrics(const std::string& function)> async_queue_metrics(net::metrics::Registry& registry);
+
+struct AsyncQueueSetup {
+  std::string function;
+  k8s::RetryPolicy policy;  // DefaultAsync
+  FunctionHandle handle;    // the function actor (wake) and its admission board
+  caf::actor slimdata;
+  std::shared_ptr<net::HttpClient> client;
+  AsyncQueueMetrics metrics;
+  std::chrono::milliseconds request_timeout{5000};  // for SlimData requests
+  std::uint32_t max_take = 64;                      // items per take
+};
+
+caf::actor spawn_async_queue(caf::actor_system& system, AsyncQueueSetup setup);
+
+// The node's async delivery: one HTTP client and one queue actor per function.
+struct AsyncQueues {
+  std::shared_ptr<net::HttpClient> client;
+  std::vector<caf::actor> actors;
+  // Stops the actors, then the client's thread (attempts in flight are
+  // dropped: their elements' leases end and they are delivered again).
+  void stop();
+};
+
+AsyncQueues start_async_queues(caf::actor_system& system, const FunctionTable& functions,
+                               const std::vector<k8s::FunctionDefinition>& definitions, caf::actor slimdata,
+                               net::metrics::Registry& registry, std::chrono::milliseconds request_timeout,
+                               caf::actor inspector);
+
+}  // namespace slimfaas::actors
