@@ -143,6 +143,12 @@ const std::vector<Setting>& settings() {
        [](NodeConfig& c, const std::string& v) {
          c.slimdata_request_timeout_ms = static_cast<int>(parse_int("slimdata-request-timeout-ms", v, 1, 600000));
        }},
+      {"slimdata-snapshot-interval-entries", {"SlimData__SnapshotIntervalEntries"}, "10000",
+       "applied entries between two snapshots (log compaction)",
+       [](NodeConfig& c, const std::string& v) {
+         c.slimdata_snapshot_interval_entries =
+             static_cast<int>(parse_int("slimdata-snapshot-interval-entries", v, 1, 100'000'000));
+       }},
       {"slimdata-sync", {"SlimData__Sync"}, "true", "fsync the Raft log before answering (false only for benchmarks)",
        [](NodeConfig& c, const std::string& v) { c.slimdata_sync = parse_bool("slimdata-sync", v); }},
       {"pod-scaled-up-by-default-when-infrastructure-has-never-called",

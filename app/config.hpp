@@ -45,6 +45,7 @@ struct NodeConfig {
   int slimdata_election_ticks = 10;
   int slimdata_request_timeout_ms = 5000;
   bool slimdata_sync = true;
+  int slimdata_snapshot_interval_entries = 10000;
   bool slimdata_enabled() const { return !slimdata_peers.empty() || allow_cold_start; }
   bool pod_scaled_up_by_default = false;
   int queues_delay_ms = 10;

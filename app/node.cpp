@@ -85,6 +85,7 @@ actors::RaftNodeSetup slimdata_setup(const NodeConfig& config, std::uint16_t& po
   setup.request_timeout = std::chrono::milliseconds(config.slimdata_request_timeout_ms);
   setup.allow_cold_start = config.allow_cold_start;
   setup.sync = config.slimdata_sync;
+  setup.snapshot_interval_entries = static_cast<std::size_t>(config.slimdata_snapshot_interval_entries);
   return setup;
 }
 
