@@ -591,6 +591,15 @@ asio::awaitable<bool> Session::api(HeaderParser& header_parser, const Route& rou
   const std::uint64_t body_limit = async_call ? limits.max_async_body_bytes : limits.max_api_body_bytes;
   parser.body_limit(body_limit);
   beast::error_code ec;
+  // Beast checks body_limit against Content-Length only while it parses the
+  // header, which the header parser did under the proxy's limit: check the
+  // declared length here (chunked bodies are counted as they arrive).
+  if (auto declared = parser.content_length(); declared && *declared > body_limit) {
+    co_return co_await error(413, "payload_too_large",
+                             "body of " + std::to_string(*declared) + " bytes exceeds " + std::to_string(body_limit) +
+                                 " bytes" + (async_call ? " (SlimFaas__MaxAsyncBodyBytes)" : " (SlimFaas__MaxApiBodyBytes)"),
+                             false, version);
+  }
   if (!parser.is_done()) {
     expect_by(Clock::now() + limits.read_timeout);
     co_await http::async_read(socket_, buffer_, parser, redirect_error(use_awaitable, ec));

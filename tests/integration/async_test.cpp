@@ -1,0 +1,532 @@
+// Async functions across a real three-node SlimData cluster: three
+// `slimfaas serve` processes and real functions on loopback. The echo
+// example function reports arrival order and concurrency (/stats); a small
+// recording function in this binary reports each attempt's headers and
+// answers a chosen status (503 for retries, 202 for callback mode).
+//
+// Everything waits on conditions (/debug/raft, /stats, the recorder's log);
+// nothing sleeps for correctness. Worker threads only collect; the main
+// thread asserts (Catch2 is not thread-safe).
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "tests/integration/harness.hpp"
+
+using namespace it;
+using Json = nlohmann::json;
+
+namespace {
+
+std::string base_url(int port) { return "http://127.0.0.1:" + std::to_string(port); }
+
+std::string fresh_dir(const std::string& what) {
+  static std::atomic<int> seq{0};
+  auto dir = temp_dir() + "/async-" + what + "-" + std::to_string(++seq);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+// SlimFaas/Configuration with a DefaultAsync section (short test delays).
+std::string async_configuration(int http_timeout, std::vector<int> retries, std::vector<int> statuses) {
+  Json cfg{{"DefaultSync", {{"HttpTimeout", 5}}},
+           {"DefaultAsync", {{"HttpTimeout", http_timeout}, {"TimeoutRetries", retries}, {"HttpStatusRetries", statuses}}}};
+  return cfg.dump();
+}
+
+FunctionSpec function(const std::string& name, std::vector<std::string> urls, int parallel, int per_pod,
+                      const std::string& configuration) {
+  FunctionSpec f;
+  f.name = name;
+  f.urls = std::move(urls);
+  f.number_parallel_request = parallel;
+  f.number_parallel_request_per_pod = per_pod;
+  f.http_timeout_seconds = std::nullopt;
+  f.annotations["SlimFaas/Configuration"] = configuration;
+  return f;
+}
+
+// ------------------------------------------------------------ the cluster
+
+struct Node {
+  int id = 0;
+  int http_port = 0;
+  int raft_port = 0;
+  std::string directory;
+  std::unique_ptr<Process> proc;
+  int starts = 0;
+  bool up() const { return proc && proc->running(); }
+};
+
+class Cluster {
+ public:
+  explicit Cluster(std::string functions) : functions_(std::move(functions)) {
+    for (int i = 1; i <= 3; ++i) {
+      Node n;
+      n.id = i;
+      n.http_port = free_port();
+      n.raft_port = free_port();
+      n.directory = fresh_dir("node" + std::to_string(i));
+      nodes_.push_back(std::move(n));
+    }
+    for (auto& n : nodes_) start(n.id);
+  }
+  ~Cluster() {
+    for (auto& n : nodes_) n.proc.reset();
+  }
+
+  std::string peers() const {
+    std::string p;
+    for (auto& n : nodes_) p += (p.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(n.raft_port);
+    return p;
+  }
+  Node& node(int id) { return nodes_.at(static_cast<std::size_t>(id - 1)); }
+  std::vector<Node>& nodes() { return nodes_; }
+
+  void start(int id) {
+    Node& n = node(id);
+    std::vector<std::string> argv{slimfaas_binary(), "serve", "--ports", std::to_string(n.http_port),
+                                  "--slimdata-peers", peers(), "--slimdata-node-id", std::to_string(n.id),
+                                  "--slimdata-directory", n.directory, "--slimdata-secret", "async-it",
+                                  "--slimdata-bind-address", "127.0.0.1", "--slimdata-request-timeout-ms", "2000"};
+    n.proc = std::make_unique<Process>(argv, Env{{"MOCK_KUBERNETES_FUNCTIONS", functions_}, {"SlimFaas__LogLevel", "info"}},
+                                       "async-n" + std::to_string(id) + "-start" + std::to_string(++n.starts));
+    if (!wait_http_ok(base_url(n.http_port) + "/health", 60s, [&] { return n.proc->running(); }))
+      throw std::runtime_error("node " + std::to_string(id) + " did not become healthy:\n" + n.proc->log_tail());
+  }
+
+  void kill9(int id) {
+    Node& n = node(id);
+    if (!n.proc) return;
+    n.proc->signal(SIGKILL);
+    n.proc->wait_exit(30s);
+  }
+
+  std::optional<int> agreed_leader() {
+    std::optional<int> leader;
+    int leaders = 0;
+    std::set<long long> named;
+    for (auto& n : nodes_) {
+      if (!n.up()) continue;
+      auto r = http_get(base_url(n.http_port) + "/debug/raft", 3s);
+      auto j = r.json();
+      if (r.status != 200 || !j) return std::nullopt;
+      if ((*j)["role"] == "leader") {
+        ++leaders;
+        leader = n.id;
+      }
+      named.insert((*j)["leader"].get<long long>());
+    }
+    if (leaders != 1 || named.size() != 1 || *named.begin() != *leader) return std::nullopt;
+    return leader;
+  }
+
+  std::optional<int> wait_leader(Ms timeout = 60s) {
+    std::optional<int> leader;
+    wait_until([&] { return (leader = agreed_leader()).has_value(); }, timeout, 50ms);
+    return leader;
+  }
+
+  // Any running node, round robin: calls enter through every node.
+  int port_for(std::size_t i) {
+    for (std::size_t k = 0; k < nodes_.size(); ++k) {
+      auto& n = nodes_[(i + k) % nodes_.size()];
+      if (n.up()) return n.http_port;
+    }
+    return nodes_.front().http_port;
+  }
+
+  std::string logs() const {
+    std::string all;
+    for (auto& n : nodes_)
+      if (n.proc) all += n.proc->log_tail(5000);
+    return all;
+  }
+
+ private:
+  std::string functions_;
+  std::vector<Node> nodes_;
+};
+
+HttpResponse post_async(int port, const std::string& fn, const std::string& path, std::string body = "payload",
+                        std::vector<std::pair<std::string, std::string>> headers = {}) {
+  return http("POST", base_url(port) + "/async-function/" + fn + path, std::move(headers), std::move(body), 15s);
+}
+
+double leader_metric(Cluster& cluster, const std::string& name, const std::string& fn) {
+  auto leader = cluster.agreed_leader();
+  if (!leader) return -1;
+  auto r = http_get(base_url(cluster.node(*leader).http_port) + "/metrics", 5s);
+  return metric_value(r.body, name, {{"function", fn}}).value_or(-1);
+}
+
+// ------------------------------------------------------------ a recording function
+
+struct Attempt {
+  std::string method;
+  std::string target;
+  std::map<std::string, std::string> headers;  // lower-cased names
+  std::string body;
+};
+
+// A tiny HTTP/1.1 server (keep-alive, Content-Length bodies) that records
+// each request and answers the status `status_for(target)` says.
+class Recorder {
+ public:
+  explicit Recorder(std::function<int(const std::string& target)> status_for) : status_for_(std::move(status_for)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd_, 64) != 0)
+      throw std::runtime_error("recorder: cannot listen");
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] { accept_loop(); });
+  }
+  ~Recorder() {
+    stopping_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    acceptor_.join();
+    std::lock_guard lock(mutex_);
+    for (int c : connections_) ::shutdown(c, SHUT_RDWR);
+    for (auto& t : threads_) t.detach();  // they end on the shutdown; nothing of ours is touched after
+  }
+  std::string url() const { return base_url(port_); }
+  std::vector<Attempt> attempts() const {
+    std::lock_guard lock(mutex_);
+    return attempts_;
+  }
+  std::vector<Attempt> attempts_for(const std::string& element_id) const {
+    std::vector<Attempt> out;
+    for (auto& a : attempts())
+      if (a.headers.count("slimfaas-element-id") && a.headers.at("slimfaas-element-id") == element_id) out.push_back(a);
+    return out;
+  }
+
+ private:
+  void accept_loop() {
+    while (!stopping_) {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      std::lock_guard lock(mutex_);
+      connections_.push_back(c);
+      threads_.emplace_back([this, c] { serve(c); });
+    }
+  }
+  void serve(int c) {
+    std::string in;
+    char buf[16384];
+    for (;;) {
+      auto head_end = in.find("\r\n\r\n");
+      while (head_end == std::string::npos) {
+        auto n = ::recv(c, buf, sizeof buf, 0);
+        if (n <= 0) return;
+        in.append(buf, static_cast<std::size_t>(n));
+        head_end = in.find("\r\n\r\n");
+      }
+      Attempt a;
+      std::string head = in.substr(0, head_end);
+      std::size_t pos = head.find("\r\n");
+      std::string line = head.substr(0, pos);
+      auto sp1 = line.find(' ');
+      auto sp2 = line.find(' ', sp1 + 1);
+      a.method = line.substr(0, sp1);
+      a.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+      while (pos != std::string::npos && pos < head.size()) {
+        auto next = head.find("\r\n", pos + 2);
+        std::string h = head.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
+        auto colon = h.find(':');
+        if (colon != std::string::npos) {
+          std::string name = h.substr(0, colon);
+          for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+          std::string value = h.substr(colon + 1);
+          value.erase(0, value.find_first_not_of(' '));
+          a.headers[name] = value;
+        }
+        pos = next;
+      }
+      std::size_t length = a.headers.count("content-length") ? std::stoul(a.headers["content-length"]) : 0;
+      while (in.size() < head_end + 4 + length) {
+        auto n = ::recv(c, buf, sizeof buf, 0);
+        if (n <= 0) return;
+        in.append(buf, static_cast<std::size_t>(n));
+      }
+      a.body = in.substr(head_end + 4, length);
+      in.erase(0, head_end + 4 + length);
+      const int status = status_for_(a.target);
+      {
+        std::lock_guard lock(mutex_);
+        attempts_.push_back(std::move(a));
+      }
+      std::string reply = "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: 2\r\n\r\nok";
+      if (::send(c, reply.data(), reply.size(), MSG_NOSIGNAL) < 0) return;
+    }
+  }
+
+  std::function<int(const std::string&)> status_for_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::thread acceptor_;
+  mutable std::mutex mutex_;
+  std::vector<int> connections_;
+  std::vector<std::thread> threads_;
+  std::vector<Attempt> attempts_;
+};
+
+// "/status/503?x" -> 503; anything else 200.
+int status_from_target(const std::string& target) {
+  const std::string prefix = "/status/";
+  if (target.rfind(prefix, 0) != 0) return 200;
+  return std::stoi(target.substr(prefix.size(), 3));
+}
+
+std::string header_of(const Attempt& a, const std::string& name) {
+  auto it = a.headers.find(name);
+  return it == a.headers.end() ? "<none>" : it->second;
+}
+
+}  // namespace
+
+TEST_CASE("async calls are delivered in FIFO order at parallelism 1", "[integration][async]") {
+  auto echo = start_echo();
+  Cluster cluster(functions_json({function("echo", {echo.url()}, 1, 1, async_configuration(5, {1}, {503}))}));
+  REQUIRE(cluster.wait_leader().has_value());
+  INFO(cluster.logs());
+
+  const int n = 40;
+  std::set<std::string> ids;
+  for (int i = 0; i < n; ++i) {
+    auto r = post_async(cluster.port_for(static_cast<std::size_t>(i)), "echo", "/sleep/5?id=" + std::to_string(i));
+    INFO(r.describe());
+    REQUIRE(r.status == 202);
+    auto id = r.header("SlimFaas-Element-Id");
+    REQUIRE(id.has_value());
+    ids.insert(*id);
+  }
+  CHECK(ids.size() == static_cast<std::size_t>(n));  // ids are unique
+
+  REQUIRE(wait_until([&] { return echo_stats(echo)["completed"].get<int>() >= n; }, 30s, 20ms));
+  auto stats = echo_stats(echo);
+  std::vector<std::string> expected;
+  for (int i = 0; i < n; ++i) expected.push_back(std::to_string(i));
+  CHECK(stats["arrivals"].get<std::vector<std::string>>() == expected);
+  CHECK(stats["max_in_flight"].get<int>() == 1);
+  REQUIRE(wait_until([&] { return leader_metric(cluster, "slimfaas_async_delivered_total", "echo") == n; }, 10s));
+  CHECK(leader_metric(cluster, "slimfaas_function_queue_ready_items", "echo") == 0);
+}
+
+TEST_CASE("async acceptance refuses unknown functions and oversized bodies", "[integration][async]") {
+  auto echo = start_echo();
+  Cluster cluster(functions_json({function("echo", {echo.url()}, 1, 1, async_configuration(5, {1}, {503}))}));
+  REQUIRE(cluster.wait_leader().has_value());
+  INFO(cluster.logs());
+  auto unknown = post_async(cluster.node(1).http_port, "nope", "/x");
+  CHECK(unknown.status == 404);
+  CHECK(unknown.json().has_value());
+  CHECK_FALSE(unknown.header("SlimFaas-Element-Id").has_value());
+
+  auto big = post_async(cluster.node(2).http_port, "echo", "/echo", std::string((1 << 20) + 1, 'x'));
+  CHECK(big.status == 413);
+  CHECK(big.json().has_value());
+  auto fits = post_async(cluster.node(2).http_port, "echo", "/echo?id=big", std::string(1 << 20, 'x'));
+  CHECK(fits.status == 202);
+  REQUIRE(wait_until([&] { return echo_stats(echo)["completed"].get<int>() >= 1; }, 20s, 20ms));
+
+  // Without SlimData there is nowhere to queue: 503, never a 202.
+  auto lone = start_slimfaas(functions_json({function("echo", {echo.url()}, 1, 1, async_configuration(5, {1}, {503}))}));
+  auto refused = post_async(lone.port, "echo", "/echo");
+  CHECK(refused.status == 503);
+  CHECK(refused.json().has_value());
+}
+
+TEST_CASE("async delivery respects NumberParallelRequest and the per pod cap", "[integration][async]") {
+  auto whole = start_echo();
+  auto pod_a = start_echo();
+  auto pod_b = start_echo();
+  Cluster cluster(functions_json({function("whole", {whole.url()}, 3, 10, async_configuration(10, {1}, {503})),
+                                  function("pods", {pod_a.url(), pod_b.url()}, 10, 2, async_configuration(10, {1}, {503}))}));
+  REQUIRE(cluster.wait_leader().has_value());
+  INFO(cluster.logs());
+
+  const int n = 30;
+  for (int i = 0; i < n; ++i) {
+    REQUIRE(post_async(cluster.port_for(static_cast<std::size_t>(i)), "whole", "/sleep/80?id=" + std::to_string(i)).status == 202);
+    REQUIRE(post_async(cluster.port_for(static_cast<std::size_t>(i + 1)), "pods", "/sleep/80?id=" + std::to_string(i)).status == 202);
+  }
+  REQUIRE(wait_until([&] { return echo_stats(whole)["completed"].get<int>() >= n; }, 30s, 20ms));
+  REQUIRE(wait_until([&] {
+    return echo_stats(pod_a)["completed"].get<int>() + echo_stats(pod_b)["completed"].get<int>() >= n;
+  }, 30s, 20ms));
+  // The function saw exactly its cap: never more, and the queue kept it full.
+  CHECK(echo_stats(whole)["max_in_flight"].get<int>() == 3);
+  CHECK(echo_stats(pod_a)["max_in_flight"].get<int>() == 2);
+  CHECK(echo_stats(pod_b)["max_in_flight"].get<int>() == 2);
+}
+
+TEST_CASE("async retries follow DefaultAsync with exact attempt headers", "[integration][async]") {
+  Recorder recorder(status_from_target);
+  Cluster cluster(functions_json({function("rec", {recorder.url()}, 2, 2, async_configuration(5, {0, 1}, {503}))}));
+  REQUIRE(cluster.wait_leader().has_value());
+  INFO(cluster.logs());
+
+  auto r = post_async(cluster.node(1).http_port, "rec", "/status/503?q=1", "retry me",
+                      {{"X-Custom", "kept"}, {"Content-Type", "text/plain"}});
+  REQUIRE(r.status == 202);
+  const auto id = *r.header("SlimFaas-Element-Id");
+  REQUIRE(wait_until([&] { return recorder.attempts_for(id).size() >= 3; }, 20s, 20ms));
+  // Give a fourth attempt the chance to show up, if it wrongly would.
+  REQUIRE(wait_until([&] { return leader_metric(cluster, "slimfaas_async_failed_total", "rec") == 1; }, 10s));
+  auto attempts = recorder.attempts_for(id);
+  REQUIRE(attempts.size() == 3);
+  for (std::size_t i = 0; i < attempts.size(); ++i) {
+    INFO("attempt " << i);
+    CHECK(attempts[i].method == "POST");
+    CHECK(attempts[i].target == "/status/503?q=1");
+    CHECK(attempts[i].body == "retry me");
+    CHECK(header_of(attempts[i], "slimfaas-try-number") == std::to_string(i));
+    CHECK(header_of(attempts[i], "slimfaas-last-try") == (i == 2 ? "true" : "false"));
+    CHECK(header_of(attempts[i], "x-custom") == "kept");
+    CHECK(header_of(attempts[i], "content-type") == "text/plain");
+  }
+  CHECK(leader_metric(cluster, "slimfaas_async_retries_total", "rec") == 2);
+
+  // A status not in HttpStatusRetries fails at once; a 2xx completes.
+  auto once = post_async(cluster.node(2).http_port, "rec", "/status/500");
+  auto ok = post_async(cluster.node(3).http_port, "rec", "/status/204");
+  REQUIRE(once.status == 202);
+  REQUIRE(ok.status == 202);
+  REQUIRE(wait_until([&] { return leader_metric(cluster, "slimfaas_async_failed_total", "rec") == 2; }, 10s));
+  REQUIRE(wait_until([&] { return leader_metric(cluster, "slimfaas_async_delivered_total", "rec") == 1; }, 10s));
+  CHECK(recorder.attempts_for(*once.header("SlimFaas-Element-Id")).size() == 1);
+  CHECK(recorder.attempts_for(*ok.header("SlimFaas-Element-Id")).size() == 1);
+  CHECK(header_of(recorder.attempts_for(*ok.header("SlimFaas-Element-Id"))[0], "slimfaas-last-try") == "false");
+}
+
+TEST_CASE("async callbacks complete fail or time out elements", "[integration][async][callback]") {
+  Recorder recorder(status_from_target);
+  // HttpTimeout 2 s: the callback wait; one retry after a missing callback.
+  Cluster cluster(functions_json({function("cb", {recorder.url()}, 5, 5, async_configuration(2, {0}, {503}))}));
+  REQUIRE(cluster.wait_leader().has_value());
+  INFO(cluster.logs());
+  auto callback = [&](int node, const std::string& fn, const std::string& id, const std::string& word) {
+    return http("POST", base_url(cluster.node(node).http_port) + "/async-function-callback/" + fn + "/" + id + "/" + word,
+                {}, {}, 10s);
+  };
+
+  auto success = post_async(cluster.node(1).http_port, "cb", "/status/202?k=s");
+  auto error = post_async(cluster.node(2).http_port, "cb", "/status/202?k=e");
+  REQUIRE(success.status == 202);
+  REQUIRE(error.status == 202);
+  const auto sid = *success.header("SlimFaas-Element-Id");
+  const auto eid = *error.header("SlimFaas-Element-Id");
+  REQUIRE(wait_until([&] { return !recorder.attempts_for(sid).empty() && !recorder.attempts_for(eid).empty(); }, 10s));
+
+  // Callbacks may arrive on any node.
+  CHECK(callback(3, "cb", sid, "success").status == 200);
+  CHECK(callback(1, "cb", eid, "error").status == 200);
+  REQUIRE(wait_until([&] { return leader_metric(cluster, "slimfaas_async_delivered_total", "cb") == 1; }, 10s));
+  REQUIRE(wait_until([&] { return leader_metric(cluster, "slimfaas_async_failed_total", "cb") == 1; }, 10s));
+
+  // Wrong inputs.
+  CHECK(callback(2, "cb", "987654321", "success").status == 404);
+  CHECK(callback(2, "cb", "not-a-number", "success").status == 404);
+  CHECK(callback(2, "nope", sid, "success").status == 404);
+  CHECK(callback(2, "cb", sid, "maybe").status == 400);
+  CHECK(http("GET", base_url(cluster.node(2).http_port) + "/async-function-callback/cb/" + sid + "/success").status == 405);
+  // Completed elements are gone.
+  REQUIRE(wait_until([&] { return callback(2, "cb", sid, "success").status == 404; }, 10s));
+
+  // No callback: after HttpTimeout the element is tried again, then failed.
+  auto silent = post_async(cluster.node(3).http_port, "cb", "/status/202?k=t");
+  REQUIRE(silent.status == 202);
+  const auto tid = *silent.header("SlimFaas-Element-Id");
+  REQUIRE(wait_until([&] { return leader_metric(cluster, "slimfaas_async_failed_total", "cb") == 2; }, 20s, 50ms));
+  auto tries = recorder.attempts_for(tid);
+  REQUIRE(tries.size() == 2);
+  CHECK(header_of(tries[0], "slimfaas-last-try") == "false");
+  CHECK(header_of(tries[1], "slimfaas-last-try") == "true");
+  CHECK(callback(1, "cb", tid, "success").status == 404);  // failed and removed
+  // The success element was never attempted again.
+  CHECK(recorder.attempts_for(sid).size() == 1);
+  CHECK(recorder.attempts_for(eid).size() == 1);
+}
+
+TEST_CASE("async messages survive two kill -9 of the leader", "[integration][async][failover]") {
+  auto echo = start_echo();
+  // HttpTimeout 1 s: elements in flight at a kill come back after their
+  // lease (1 + 1 + 5 s) on the new leader.
+  Cluster cluster(functions_json({function("echo", {echo.url()}, 10, 10, async_configuration(1, {0, 0, 0}, {503}))}));
+  REQUIRE(cluster.wait_leader().has_value());
+  INFO(cluster.logs());
+
+  const int total = 2000;
+  std::mutex mutex;
+  std::vector<std::string> accepted;  // ?id values that got a 202
+  std::atomic<int> sent{0};
+  std::atomic<bool> stop{false};
+  auto producer = [&](int worker) {
+    for (int i = worker; i < total && !stop; i += 4) {
+      for (int attempt = 0; attempt < 50 && !stop; ++attempt) {
+        auto r = http("POST", base_url(cluster.port_for(static_cast<std::size_t>(i + attempt))) +
+                                  "/async-function/echo/echo?id=" + std::to_string(i),
+                      {}, "m", 5s);
+        if (r.status == 202) {
+          std::lock_guard lock(mutex);
+          accepted.push_back(std::to_string(i));
+          break;
+        }
+        std::this_thread::sleep_for(50ms);  // a client's back-off while there is no leader
+      }
+      ++sent;
+    }
+  };
+  std::vector<std::thread> producers;
+  for (int w = 0; w < 4; ++w) producers.emplace_back(producer, w);
+
+  for (int kill = 0; kill < 2; ++kill) {
+    const int at = (kill + 1) * total / 3;
+    wait_until([&] { return sent.load() >= at; }, 120s, 10ms);
+    auto leader = cluster.agreed_leader();
+    if (!leader) leader = cluster.wait_leader();
+    if (leader) {
+      cluster.kill9(*leader);
+      cluster.wait_leader(30s);
+      cluster.start(*leader);
+    }
+  }
+  for (auto& t : producers) t.join();
+  REQUIRE(cluster.wait_leader().has_value());
+
+  std::set<std::string> want(accepted.begin(), accepted.end());
+  INFO("accepted " << want.size());
+  CHECK(want.size() >= static_cast<std::size_t>(total) * 9 / 10);
+  std::set<std::string> missing;
+  auto arrived = [&] {
+    auto arrivals = echo_stats(echo)["arrivals"].get<std::vector<std::string>>();
+    std::set<std::string> seen(arrivals.begin(), arrivals.end());
+    missing.clear();
+    for (auto& id : want)
+      if (!seen.count(id)) missing.insert(id);
+    return missing.empty();
+  };
+  CHECK(wait_until(arrived, 90s, 200ms));
+  INFO("missing " << missing.size());
+  CHECK(missing.empty());
+}
