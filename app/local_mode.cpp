@@ -110,6 +110,9 @@ std::vector<k8s::ProcessFunction> process_functions(const LocalManifest& manifes
     p.working_directory = f.working_directory;
     p.environment = f.environment;
     p.health = f.health;
+    p.debug_endpoint = f.debug_endpoint;
+    if (p.debug_endpoint)
+      std::cout << "  function " << f.name << ": routed to " << *f.debug_url << " (debugUrl; not started here)\n";
     out.push_back(std::move(p));
   }
   return out;
@@ -124,7 +127,8 @@ class Progress {
     for (const auto& f : functions) {
       const auto config = k8s::parse_annotations(f.annotations);
       const int start = std::min(config.replicas_min, config.max_replicas());
-      if (start > 0) waiting_for_.insert(f.name);
+      // A debugUrl target is someone else's process: the entrypoint does not wait for it.
+      if (start > 0 && !f.debug_endpoint) waiting_for_.insert(f.name);
     }
   }
 
@@ -344,14 +348,6 @@ int validate(const LocalArgs& args) {
 int up(const LocalArgs& args) {
   auto manifest = load(args);
   if (!manifest) return 2;
-  for (const auto& f : manifest->functions) {
-    if (f.debug_url) {
-      std::cerr << "slimfaas local: functions." << f.name
-                << ".debugUrl: routing to an already-running process is not supported by this build yet "
-                   "(see docs/local-mode.md); remove the overlay that sets it\n";
-      return 2;
-    }
-  }
   fs::path state;
   try {
     state = prepare_state_directory(*manifest, args.clean);
@@ -383,7 +379,7 @@ int up(const LocalArgs& args) {
   for (const auto& f : functions) {
     const auto c = k8s::parse_annotations(f.annotations);
     const int start = std::min(c.replicas_min, c.max_replicas());
-    if (start > 0) std::cout << "  function " << f.name << ": starting " << replicas_text(start) << "\n";
+    if (start > 0 && !f.debug_endpoint) std::cout << "  function " << f.name << ": starting " << replicas_text(start) << "\n";
   }
 
   int code = 0;

@@ -93,15 +93,27 @@ std::string describe_exit(int status) {
 }
 
 // One HTTP GET on 127.0.0.1:port; true on 2xx within `timeout`.
-asio::awaitable<bool> probe(std::uint16_t port, std::string path, std::chrono::milliseconds timeout) {
+asio::awaitable<bool> probe(std::string host, std::uint16_t port, std::string path, std::chrono::milliseconds timeout) {
   beast::tcp_stream stream(co_await asio::this_coro::executor);
   stream.expires_after(timeout);
   boost::system::error_code ec;
-  co_await stream.async_connect(asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), port),
-                                asio::redirect_error(asio::use_awaitable, ec));
+  asio::ip::tcp::endpoint endpoint(asio::ip::address_v4::loopback(), port);
+  if (host != "127.0.0.1" && host != "localhost") {
+    auto address = asio::ip::make_address(host, ec);
+    if (ec) {
+      asio::ip::tcp::resolver resolver(co_await asio::this_coro::executor);
+      auto results = co_await resolver.async_resolve(host, std::to_string(port),
+                                                     asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || results.empty()) co_return false;
+      endpoint = results.begin()->endpoint();
+    } else {
+      endpoint = asio::ip::tcp::endpoint(address, port);
+    }
+  }
+  co_await stream.async_connect(endpoint, asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return false;
   http::request<http::empty_body> req{http::verb::get, path, 11};
-  req.set(http::field::host, "127.0.0.1:" + std::to_string(port));
+  req.set(http::field::host, host + ":" + std::to_string(port));
   req.set(http::field::user_agent, "slimfaas-probe");
   req.keep_alive(false);
   co_await http::async_write(stream, req, asio::redirect_error(asio::use_awaitable, ec));
@@ -208,6 +220,8 @@ struct Rep {
       : function(std::move(fn)), index(i), restart_timer(io), kill_timer(io) {}
   std::string function;
   int index;
+  bool debug = false;             // a debugUrl target: never spawned or stopped
+  std::string host = "127.0.0.1";
   pid_t pid = -1;
   std::uint16_t port = 0;
   bool ready = false;
@@ -223,7 +237,7 @@ struct Rep {
   asio::steady_timer restart_timer;
   asio::steady_timer kill_timer;
 
-  std::string name() const { return function + "-" + std::to_string(index); }
+  std::string name() const { return function + (debug ? std::string("-debug") : "-" + std::to_string(index)); }
 };
 using RepPtr = std::shared_ptr<Rep>;
 
@@ -263,7 +277,7 @@ struct ProcessBackend::Impl {
 
   std::vector<Replica> replicas_of(const Fn& fn) const {
     std::vector<Replica> out;
-    for (const auto& [i, rep] : fn.active) out.push_back(Replica{rep->name(), "127.0.0.1", rep->port, rep->ready});
+    for (const auto& [i, rep] : fn.active) out.push_back(Replica{rep->name(), rep->host, rep->port, rep->ready});
     return out;
   }
 
@@ -416,7 +430,7 @@ struct ProcessBackend::Impl {
                              if (ec == asio::error::operation_aborted) return;
                              on_exit(rep, pid);
                            });
-    asio::co_spawn(io, health_loop(rep, gen, rep->port, spec.health), asio::detached);
+    asio::co_spawn(io, health_loop(rep, gen, rep->host, rep->port, spec.health), asio::detached);
   }
 
   void on_exit(const RepPtr& rep, pid_t pid) {
@@ -463,20 +477,22 @@ struct ProcessBackend::Impl {
     report(rep->function);
   }
 
-  asio::awaitable<void> health_loop(RepPtr rep, std::uint64_t gen, std::uint16_t port, ProcessHealth health) {
+  asio::awaitable<void> health_loop(RepPtr rep, std::uint64_t gen, std::string host, std::uint16_t port,
+                                    ProcessHealth health) {
     asio::steady_timer timer(io);
     boost::system::error_code ec;
     const auto timeout = std::chrono::milliseconds(std::max(1, health.timeout_seconds) * 1000);
     const auto spawned = Clock::now();
     const auto deadline = spawned + std::chrono::seconds(health.startup_timeout_seconds);
     for (;;) {
-      const bool ok = co_await probe(port, health.path, timeout);
+      const bool ok = co_await probe(host, port, health.path, timeout);
       if (rep->health_gen != gen) co_return;
       if (ok) {
         set_ready(rep, true);
         break;
       }
-      if (Clock::now() >= deadline) {
+      // A debug target is someone else's process: keep waiting for it.
+      if (Clock::now() >= deadline && !rep->debug) {
         std::lock_guard lock(mutex);
         rep->startup_failed = true;
         rep->status = "Not healthy after " + std::to_string(health.startup_timeout_seconds) + " s, killing";
@@ -492,7 +508,7 @@ struct ProcessBackend::Impl {
       timer.expires_after(std::chrono::seconds(std::max(1, health.period_seconds)));
       co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       if (rep->health_gen != gen) co_return;
-      const bool ok = co_await probe(port, health.path, timeout);
+      const bool ok = co_await probe(host, port, health.path, timeout);
       if (rep->health_gen != gen) co_return;
       if (ok != rep->ready) set_ready(rep, ok);
     }
@@ -531,6 +547,20 @@ struct ProcessBackend::Impl {
         return;
       }
       Fn& fn = it->second;
+      if (fn.spec.debug_endpoint) {
+        // One replica at the debug address, whatever is asked.
+        if (fn.active.empty()) {
+          auto rep = std::make_shared<Rep>(io, name, 0);
+          rep->debug = true;
+          rep->host = fn.spec.debug_endpoint->host;
+          rep->port = fn.spec.debug_endpoint->port;
+          const std::uint64_t gen = ++rep->health_gen;
+          fn.active.emplace(0, rep);
+          spdlog::info("process backend: {} routes to {}:{} (debugUrl)", rep->name(), rep->host, rep->port);
+          asio::co_spawn(io, health_loop(rep, gen, rep->host, rep->port, fn.spec.health), asio::detached);
+          changed = true;
+        }
+      } else {
       const int target = std::clamp(wanted, 0, std::max(0, fn.config.max_replicas()));
       while (!fn.active.empty() && std::prev(fn.active.end())->first >= target) {
         auto last = std::prev(fn.active.end());
@@ -544,6 +574,7 @@ struct ProcessBackend::Impl {
         fn.active.emplace(i, rep);
         spawn(rep);
         changed = true;
+      }
       }
     }
     if (changed) report(name);

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,6 +20,7 @@
 #include <sys/types.h>
 
 #include "k8s/replica_backend.hpp"
+#include "k8s/static_backend.hpp"
 
 namespace slimfaas::k8s {
 
@@ -38,6 +40,10 @@ struct ProcessFunction {
   std::filesystem::path working_directory;          // empty: the current one
   std::map<std::string, std::string> environment;   // on top of the parent's ("{port}"/"{replica}" substituted)
   ProcessHealth health;
+  // The manifest's debugUrl: route to a process started by someone else (an
+  // IDE). Nothing is spawned, stopped or scaled: one replica
+  // "<function>-debug" at this address, ready while its health path answers.
+  std::optional<Endpoint> debug_endpoint;
 };
 
 struct ProcessPortRange {

@@ -366,3 +366,29 @@ TEST_CASE("local up with three nodes forms one SlimData cluster and wakes functi
   CHECK(wait_until([&] { return cluster.function_pids().empty(); }, 15s, 50ms));
   CHECK(wait_until([&] { return processes_with("--slimdata-cluster-id it --local-supervisor").empty(); }, 15s, 50ms));
 }
+
+TEST_CASE("debugUrl routes a function to an already running process") {
+  auto target = start_echo();
+  auto dir = fresh_dir("debug-url");
+  Ports ports;
+  std::string yaml = manifest_yaml(ports, dir / "state", {{"echo", echo_command(), {{"SlimFaas/ReplicasMin", "0"}}}});
+  yaml += "    debugUrl: \"http://127.0.0.1:" + std::to_string(target.port) + "\"\n";
+  write_file(dir / "m.yaml", yaml);
+  Process up({slimfaas_binary(), "local", "up", "-f", (dir / "m.yaml").string()}, Env{}, "local-up-debug-url");
+  REQUIRE(wait_until([&] { return up.log().find("Entrypoint:") != std::string::npos || !up.running(); }, 30s));
+  REQUIRE(up.running());
+  REQUIRE(echo_reset(target));
+  auto r = http("GET", local_url(ports.entrypoint) + "/function/echo/echo/via-debug", {}, "", 20s);
+  INFO(r.describe());
+  INFO(up.log_tail());
+  CHECK(r.status == 200);
+  CHECK(echo_stats(target)["requests"] == 1);
+  auto status = http_get(local_url(ports.entrypoint) + "/status-function/echo").json();
+  REQUIRE(status);
+  CHECK((*status)["Pods"][0]["Name"] == "echo-debug");
+  // Nothing of ours was started for it.
+  std::vector<pid_t> ours;
+  for (int port = ports.from; port <= ports.from + 9; ++port)
+    for (pid_t pid : processes_with(echo_binary() + " --port " + std::to_string(port) + " ")) ours.push_back(pid);
+  CHECK(ours.empty());
+}
