@@ -17,6 +17,8 @@ entrypoint, try from another terminal:
   curl http://127.0.0.1:30020/function/fibonacci/hello/world
   curl -X POST -H 'Content-Type: application/json' -d '{"input": 10}' http://127.0.0.1:30020/function/fibonacci/fibonacci
   curl -d hello http://127.0.0.1:30020/function/echo/echo      # echo starts from zero on this call
+  curl -i -d later http://127.0.0.1:30020/async-function/echo/echo   # 202 once durably queued
+  curl -d v http://127.0.0.1:30020/data/sets/my-key && curl http://127.0.0.1:30020/data/sets/my-key
   curl http://127.0.0.1:30020/status-functions
   curl http://127.0.0.1:30020/debug/actors
 Function logs: .slimfaas/demo/logs/   Stop: Ctrl-C
