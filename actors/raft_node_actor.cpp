@@ -159,6 +159,8 @@ struct RaftNodeState {
   std::uint64_t next_read = 1;
   Index snapshot_index = 0;
   std::uint64_t ticks = 0;
+  store::Term persisted_term = 0;  // the hard state's term and vote as last written
+  NodeId persisted_vote = 0;
 
   std::uint64_t proposed = 0, forwarded = 0, applied_entries = 0, persists = 0, persisted_entries = 0;
   std::uint64_t rejected_unauthenticated = 0;
@@ -256,23 +258,48 @@ void finish_ready(Self self) {
 
 void observe_role(Self self);
 
+// Messages a node may send before its Ready is durable: they promise
+// nothing about its stable storage. A leader's appends and heartbeats go
+// out while it persists the same entries (its own match counts only once
+// they are durable: the core counts what was persisted), so the leader's
+// and the followers' fsyncs overlap; heartbeats and their answers keep
+// flowing while a long write (a snapshot) runs. Votes and acknowledgements
+// of entries wait for the fsync (Figure 2: "respond to RPCs only after
+// updating stable storage").
+bool may_send_before_persist(const store::Message& m) {
+  using T = store::MessageType;
+  return m.type != T::Vote && m.type != T::VoteResponse && m.type != T::AppendResponse;
+}
+
 void process_ready(Self self) {
   auto& s = self->state;
   observe_role(self);
   if (s.persisting || !s.core->has_ready()) return;
   s.in_flight = s.core->ready();
   store::Ready& ready = *s.in_flight;
-  const bool durable = ready.hard_state || ready.snapshot || ready.truncate_from != 0 || !ready.entries.empty();
+  // A commit index alone need not be stored: it is learnt again after a
+  // restart. Skipping it saves a log write per proposal.
+  const bool term_or_vote_changed =
+      ready.hard_state && (ready.hard_state->term != s.persisted_term || ready.hard_state->vote != s.persisted_vote);
+  const bool durable = term_or_vote_changed || ready.snapshot || ready.truncate_from != 0 || !ready.entries.empty();
   if (!durable) {
     finish_ready(self);
     return;
   }
+  std::vector<store::Message> now, later;
+  for (auto& m : ready.messages) (may_send_before_persist(m) ? now : later).push_back(std::move(m));
+  ready.messages = std::move(later);
+  send_messages(self, now);
   PersistJob job;
   job.hard_state = ready.hard_state;
+  if (ready.hard_state) {
+    s.persisted_term = ready.hard_state->term;
+    s.persisted_vote = ready.hard_state->vote;
+  }
   job.snapshot = ready.snapshot;
   job.truncate_from = ready.truncate_from;
   job.entries = std::move(ready.entries);
-  job.sync = ready.must_sync;
+  job.sync = ready.must_sync || term_or_vote_changed || !job.entries.empty() || job.snapshot || job.truncate_from;
   s.persisting = true;
   ++s.persists;
   s.persisted_entries += job.entries.size();
@@ -575,6 +602,8 @@ caf::behavior raft_node(Self self, RaftNodeSetup setup, std::shared_ptr<store::R
   config.seed = setup.seed ? setup.seed
                            : setup.id * 0x9E3779B97F4A7C15ull ^
                                  static_cast<std::uint64_t>(Clock::now().time_since_epoch().count());
+  s.persisted_term = recovered.hard_state.term;
+  s.persisted_vote = recovered.hard_state.vote;
   s.core = std::make_unique<store::RaftCore>(config, std::move(state));
   spdlog::info("slimdata: node {} recovered term {} commit {} snapshot {} last index {}", setup.id, s.core->term(),
                recovered.hard_state.commit, s.snapshot_index, s.core->status().last_index);
