@@ -11,6 +11,7 @@
 
 #include "actors/async_api.hpp"
 #include "actors/messages.hpp"
+#include "actors/slimdata_http.hpp"
 #include "actors/slimdata.hpp"
 #include "net/http_error.hpp"
 #include "store/state_machine_commands.hpp"
@@ -50,10 +51,7 @@ struct ApiState {
 using Self = caf::stateful_actor<ApiState>*;
 
 ApiResponse error(unsigned status, std::string_view code, std::string_view detail) {
-  ApiResponse r;
-  r.status = status;
-  r.body = net::error_body(code, detail);
-  return r;
+  return json_error(status, code, detail);
 }
 
 ApiResponse method_not_allowed(const std::string& method, const char* allowed) {
@@ -95,30 +93,6 @@ std::string generate_data_set_id(std::mt19937_64& random) {
   return id;
 }
 
-ApiResponse slimdata_unavailable() {
-  return error(503, "slimdata_unavailable", "SlimData is not configured on this node (see docs/configuration.md)");
-}
-
-ApiResponse slimdata_failure(const SlimDataReply& reply) {
-  using Status = SlimDataReply::Status;
-  auto detail = [&](std::string_view fallback) { return reply.detail.empty() ? std::string(fallback) : reply.detail; };
-  switch (reply.status) {
-    case Status::no_quorum:
-      return error(503, "no_quorum", detail("SlimData has no leader or quorum right now"));
-    case Status::too_large:
-      return error(413, "payload_too_large", detail("the command exceeds SlimData's entry limit"));
-    case Status::overloaded: {
-      auto r = error(429, "slimdata_overloaded", detail("too many SlimData proposals are waiting"));
-      r.headers.emplace_back("Retry-After", "1");
-      return r;
-    }
-    case Status::failed:
-    case Status::ok:
-      break;
-  }
-  return error(500, "slimdata_failed", detail("SlimData failed"));
-}
-
 // Sends one command (propose_atom) or query (read_atom) to SlimData and
 // answers the call: `on_ok` turns the state machine's encoded result into
 // the response; a refusal, a timeout or an undecodable result becomes its
@@ -129,7 +103,7 @@ void ask_slimdata(Self self, Atom atom, std::string payload, net::ApiCallback re
   self->request(setup.slimdata, setup.slimdata_request_timeout, atom, std::move(payload))
       .then(
           [reply, on_ok = std::move(on_ok)](const SlimDataReply& answer) {
-            if (!answer.ok()) return reply(slimdata_failure(answer));
+            if (!answer.ok()) return reply(slimdata_refusal(answer, "the value"));
             ApiResponse response;
             try {
               response = on_ok(answer.value);
@@ -218,7 +192,7 @@ void handle_data_set(Self self, ApiCall& call) {
   if (method != "GET" && method != "POST" && method != "DELETE") {
     return call.reply(method_not_allowed(method, "GET, POST, DELETE"));
   }
-  if (!self->state.setup.slimdata) return call.reply(slimdata_unavailable());
+  if (!self->state.setup.slimdata) return call.reply(slimdata_unavailable("data sets are kept in"));
   if (method == "POST") return set_data(self, call, call.request.route.name);
   if (method == "GET") return get_data(self, call);
   return delete_data(self, call);
@@ -227,7 +201,7 @@ void handle_data_set(Self self, ApiCall& call) {
 void handle_data_sets(Self self, ApiCall& call) {
   const auto& method = call.request.method;
   if (method != "GET" && method != "POST") return call.reply(method_not_allowed(method, "GET, POST"));
-  if (!self->state.setup.slimdata) return call.reply(slimdata_unavailable());
+  if (!self->state.setup.slimdata) return call.reply(slimdata_unavailable("data sets are kept in"));
   if (method == "GET") {
     return call.reply(error(501, "not_implemented",
                             "listing data sets needs a key-listing query (by prefix, with expiry times) in "

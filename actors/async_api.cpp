@@ -5,6 +5,7 @@
 #include "actors/async_item.hpp"
 #include "actors/async_policy.hpp"
 #include "actors/slimdata.hpp"
+#include "actors/slimdata_http.hpp"
 #include "net/http_error.hpp"
 #include "store/state_machine_commands.hpp"
 
@@ -14,10 +15,7 @@ namespace {
 using net::ApiResponse;
 
 ApiResponse error(unsigned status, std::string_view code, std::string_view detail) {
-  ApiResponse r;
-  r.status = status;
-  r.body = net::error_body(code, detail);
-  return r;
+  return json_error(status, code, detail);
 }
 
 ApiResponse empty(unsigned status) {
@@ -31,31 +29,6 @@ store::TimeMs now_ms() {
   return static_cast<store::TimeMs>(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count());
-}
-
-ApiResponse refused(const SlimDataReply& reply) {
-  using Status = SlimDataReply::Status;
-  auto detail = [&](std::string_view fallback) { return reply.detail.empty() ? std::string(fallback) : reply.detail; };
-  switch (reply.status) {
-    case Status::no_quorum:
-      return error(503, "no_quorum", detail("SlimData has no leader or quorum right now; the call was not queued"));
-    case Status::too_large:
-      return error(413, "payload_too_large", detail("the call exceeds SlimData's entry limit"));
-    case Status::overloaded: {
-      auto r = error(429, "slimdata_overloaded", detail("too many SlimData proposals are waiting"));
-      r.headers.emplace_back("Retry-After", "1");
-      return r;
-    }
-    case Status::failed:
-    case Status::ok:
-      break;
-  }
-  return error(500, "slimdata_failed", detail("SlimData failed"));
-}
-
-ApiResponse no_slimdata() {
-  return error(503, "slimdata_unavailable",
-               "async calls are queued in SlimData, which is not configured on this node (see docs/configuration.md)");
 }
 
 const FunctionHandle* find(const ApiContext& context, const std::string& name) {
@@ -74,7 +47,7 @@ void accept(caf::event_based_actor* self, const ApiContext& context, ApiCall& ca
   const std::string& name = request.route.name;
   const auto* function = find(context, name);
   if (!function) return call.reply(unknown_function(name));
-  if (!context.slimdata) return call.reply(no_slimdata());
+  if (!context.slimdata) return call.reply(slimdata_unavailable("async calls are queued in"));
   function->board->touch();  // async traffic is activity
 
   QueuedRequest queued;
@@ -88,7 +61,7 @@ void accept(caf::event_based_actor* self, const ApiContext& context, ApiCall& ca
   self->request(context.slimdata, context.timeout, propose_atom::value, std::move(command))
       .then(
           [reply = call.reply, name](const SlimDataReply& answer) {
-            if (!answer.ok()) return reply(refused(answer));
+            if (!answer.ok()) return reply(slimdata_refusal(answer, "the call"));
             try {
               const auto id = store::results::queue_push(answer.value);
               auto r = empty(202);
@@ -121,7 +94,7 @@ void callback(caf::event_based_actor* self, const ApiContext& context, ApiCall& 
   auto not_found = error(404, "element_not_found",
                          "function '" + name + "' has no queued element '" + route.element_id + "'");
   if (!id) return call.reply(std::move(not_found));
-  if (!context.slimdata) return call.reply(no_slimdata());
+  if (!context.slimdata) return call.reply(slimdata_unavailable("async calls are queued in"));
 
   auto record = store::commands::hash_set(callback_hash(name), std::to_string(*id), route.status);
   auto slimdata = context.slimdata;
@@ -129,7 +102,7 @@ void callback(caf::event_based_actor* self, const ApiContext& context, ApiCall& 
   self->request(slimdata, timeout, read_atom::value, store::queries::queue_item(queue_name(name), *id, now_ms()))
       .then(
           [self, slimdata, timeout, reply = call.reply, not_found, record = std::move(record)](const SlimDataReply& answer) mutable {
-            if (!answer.ok()) return reply(refused(answer));
+            if (!answer.ok()) return reply(slimdata_refusal(answer, "the call"));
             std::optional<store::QueueItemState> item;
             try {
               item = store::results::queue_item(answer.value);
@@ -140,7 +113,7 @@ void callback(caf::event_based_actor* self, const ApiContext& context, ApiCall& 
             self->request(slimdata, timeout, propose_atom::value, std::move(record))
                 .then(
                     [reply](const SlimDataReply& done) {
-                      if (!done.ok()) return reply(refused(done));
+                      if (!done.ok()) return reply(slimdata_refusal(done, "the callback"));
                       reply(empty(200));
                     },
                     [reply](caf::error& err) {

@@ -18,6 +18,7 @@
 #include "app/actor_system.hpp"
 #include "app/config.hpp"
 #include "app/node.hpp"
+#include "app/stop_signals.hpp"
 #include "k8s/process_backend.hpp"
 #include "net/tcp_balancer.hpp"
 
@@ -196,15 +197,6 @@ std::string self_executable() {
   return path.string();
 }
 
-int wait_for_stop_signal() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  int signal = 0;
-  sigwait(&set, &signal);
-  return signal;
-}
 
 // Several nodes: this process (the supervisor) runs the functions' processes
 // and the scaler, starts `cluster.nodes` node processes (`slimfaas serve`,
@@ -212,12 +204,7 @@ int wait_for_stop_signal() {
 // and join it, and spreads the entrypoint's connections over them.
 int up_cluster(const LocalManifest& manifest, const fs::path& state, std::vector<k8s::ProcessFunction> functions,
                Progress& progress) {
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  block_stop_signals();
 
   const int nodes = manifest.cluster.nodes;
   const std::string token = random_token();

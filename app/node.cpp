@@ -12,6 +12,7 @@
 #include "actors/inspector_actor.hpp"
 #include "actors/local_supervisor_actor.hpp"
 #include "app/actor_system.hpp"
+#include "app/stop_signals.hpp"
 #include "app/supervised_backend.hpp"
 #include "actors/messages.hpp"
 #include "actors/raft_node_actor.hpp"
@@ -89,15 +90,6 @@ actors::RaftNodeSetup slimdata_setup(const NodeConfig& config, std::uint16_t& po
   return setup;
 }
 
-int wait_for_signal() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  int signal = 0;
-  sigwait(&set, &signal);
-  return signal;
-}
 
 }  // namespace
 
@@ -107,14 +99,8 @@ int run_node(const NodeConfig& config) {
 }
 
 int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> backend, NodeHooks hooks) {
-  // Block the stop signals before any thread starts, so every thread
-  // inherits the mask and only sigwait() below sees them.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  // Before any thread starts, so that every thread inherits the mask.
+  block_stop_signals();
 
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   ActorSystemConfig actor_config(config.actor_threads ? config.actor_threads : std::min(cores, 4u));
@@ -227,7 +213,7 @@ int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> back
                backend->kind(), config.server.address, ports);
   if (hooks.on_serving) hooks.on_serving();
 
-  int signal = wait_for_signal();
+  int signal = wait_for_stop_signal();
   spdlog::info("received {}, draining (grace {} s)", signal == SIGTERM ? "SIGTERM" : "SIGINT",
                std::chrono::duration_cast<std::chrono::seconds>(config.server.limits.shutdown_grace).count());
   server.shutdown();

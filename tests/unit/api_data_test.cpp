@@ -387,7 +387,7 @@ TEST_CASE("data sets: without SlimData every data route answers 503", "[api][dat
     auto r = node.call(method, target, "v");
     CHECK(r.status == 503);
     CHECK(json::parse(r.body) == json{{"error", "slimdata_unavailable"},
-                                      {"detail", "SlimData is not configured on this node (see docs/configuration.md)"}});
+                                      {"detail", "data sets are kept in SlimData, which is not configured on this node (see docs/configuration.md)"}});
   }
   auto raft = node.call("GET", "/debug/raft");
   CHECK(raft.status == 404);
