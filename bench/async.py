@@ -1,0 +1,478 @@
+#!/usr/bin/env python3
+"""Scenario 2: async acceptance and arrival.
+
+Three `slimfaas serve` nodes on 127.0.0.1 form a SlimData cluster with fsync
+on (--slimdata-sync true). One function, `bench`, has NumberParallelRequest
+(and PerPod) 64 and one replica: a receiver (bench/async_peer, `receive`)
+that records, per SlimFaas-Element-Id, the time its handler starts and
+answers 200 at once. A sender (bench/async_peer, `send`) POSTs
+`/async-function/bench/work` to the leader over keep-alive connections and
+records, per request, the send time, the answer time, the status and the
+element id. Both use CLOCK_MONOTONIC, so:
+
+  acceptance = send -> 202 (the call is committed on a majority, fsynced)
+  arrival    = send -> the receiver's handler start (first attempt)
+
+Cases, each on a fresh cluster, payloads 64 B and 4 KiB:
+  paced      100 msgs, one every 100 ms (the queue is idle between them)
+  burst      1,000 msgs at concurrency 64
+  sustained  --duration s (10) as fast as possible at concurrency 64
+After sending, the script waits until the leader reports every call
+delivered (slimfaas_async_delivered_total), then compares the receiver's
+record with the 202s: missing = accepted ids never seen; duplicated = ids
+seen more than once. Throughput = 202s / (last answer - first send);
+delivery rate = arrivals / (last arrival - first send).
+
+  bench/async.py [--payloads 64,4096] [--cases paced,burst,sustained]
+                 [--duration 10] [--concurrency 64] [--out DIR]
+
+Binaries: SLIMFAAS_BIN (default build/release/slimfaas), ASYNC_PEER_BIN
+(default build/bench-async-peer/async_peer, built from bench/async_peer with
+cmake when missing). Only 127.0.0.1. Results:
+bench/results/<UTC time>-async/async.{json,md} (+ node logs). BENCH_COMMIT
+names the binary's commit when it was not built from this worktree.
+"""
+import argparse
+import datetime
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FUNCTION = "bench"
+# SlimFaas's numbers, from issue 5, and the targets.
+REFERENCE = {"accept_p95_ms": 13.6, "accepted_per_s": 1221, "arrival_p95_ms": 44.0}
+TARGETS = {"accept_p95_ms": 3.0, "accepted_per_s": 20000, "arrival_p95_ms": 10.0, "missing": 0}
+
+
+def free_port(used):
+    for _ in range(20):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            p = s.getsockname()[1]
+        if p not in used:
+            used.add(p)
+            return p
+    raise RuntimeError("no free port")
+
+
+def request(port, method, path, body=None, timeout=10.0):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body)
+        r = conn.getresponse()
+        return r.status, r.read(), dict((k.lower(), v) for k, v in r.getheaders())
+    finally:
+        conn.close()
+
+
+def raft(port):
+    try:
+        code, body, _ = request(port, "GET", "/debug/raft", timeout=3.0)
+        return json.loads(body) if code == 200 else None
+    except (OSError, ValueError):
+        return None
+
+
+def metric(port, name):
+    try:
+        code, body, _ = request(port, "GET", "/metrics", timeout=5.0)
+    except OSError:
+        return None
+    if code != 200:
+        return None
+    m = re.search(r"^" + re.escape(name) + r'\{[^}]*function="' + FUNCTION + r'"[^}]*\}\s+(\S+)$',
+                  body.decode(), re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def wait_for(predicate, timeout, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def proc_status(pid):
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    k, v = line.split(":", 1)
+                    out[k] = int(v.split()[0]) / 1024.0  # MiB
+    except OSError:
+        pass
+    return out
+
+
+def percentile(values, q):
+    if not values:
+        return None
+    s = sorted(values)
+    k = (len(s) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def summary(values):
+    return {"n": len(values), "p50": percentile(values, 0.50), "p95": percentile(values, 0.95),
+            "p99": percentile(values, 0.99), "max": max(values) if values else None}
+
+
+class Receiver:
+    def __init__(self, peer, logs, name):
+        self.out = os.path.join(logs, f"{name}-arrivals.txt")
+        self.proc = subprocess.Popen([peer, "receive", "--out", self.out], stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("PORT "):
+            sys.exit("async: the receiver did not start")
+        self.port = int(line.split()[1])
+
+    def count(self):
+        return json.loads(request(self.port, "GET", "/__stats")[1])["requests"]
+
+    def dump(self):
+        request(self.port, "GET", "/__dump", timeout=60)
+        arrivals = []
+        with open(self.out) as f:
+            for line in f:
+                i, at, tn = line.split()
+                arrivals.append((i, int(at), tn))
+        return arrivals
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+class Cluster:
+    def __init__(self, binary, work, logs, used, receiver_port, concurrency):
+        self.binary, self.work, self.logs = binary, work, logs
+        self.nodes = []
+        os.makedirs(work, exist_ok=True)
+        for i in (1, 2, 3):
+            self.nodes.append({"id": i, "http": free_port(used), "raft": free_port(used),
+                               "dir": os.path.join(work, f"node{i}"), "proc": None})
+        self.peers = ",".join(f"127.0.0.1:{n['raft']}" for n in self.nodes)
+        cfg = {"DefaultSync": {"HttpTimeout": 30}, "DefaultAsync": {"HttpTimeout": 30}}
+        self.functions = json.dumps({"Functions": [{
+            "Name": FUNCTION, "NumberParallelRequest": concurrency, "NumberParallelRequestPerPod": concurrency,
+            "Urls": [f"http://127.0.0.1:{receiver_port}"],
+            "Annotations": {"SlimFaas/Configuration": json.dumps(cfg)}}]})
+
+    def start(self):
+        env = dict(os.environ, MOCK_KUBERNETES_FUNCTIONS=self.functions, SlimFaas__LogLevel="warn")
+        for n in self.nodes:
+            log = open(os.path.join(self.logs, f"node{n['id']}.log"), "w")
+            n["proc"] = subprocess.Popen(
+                [self.binary, "serve", "--ports", str(n["http"]),
+                 "--slimdata-peers", self.peers, "--slimdata-node-id", str(n["id"]),
+                 "--slimdata-directory", n["dir"], "--slimdata-secret", "bench-secret",
+                 "--slimdata-bind-address", "127.0.0.1", "--slimdata-sync", "true"],
+                env=env, stdout=log, stderr=subprocess.STDOUT)
+            log.close()
+
+    def leader(self):
+        roles = {n["id"]: raft(n["http"]) for n in self.nodes}
+        if any(r is None for r in roles.values()):
+            return None
+        leaders = [i for i, r in roles.items() if r["role"] == "leader"]
+        named = {r["leader"] for r in roles.values()}
+        if len(leaders) != 1 or named != {leaders[0]}:
+            return None
+        if not all(p["connected"] for r in roles.values() for p in r["peers"]):
+            return None
+        return self.nodes[leaders[0] - 1]
+
+    def stop(self):
+        for n in self.nodes:
+            if n["proc"] and n["proc"].poll() is None:
+                n["proc"].send_signal(signal.SIGTERM)
+        for n in self.nodes:
+            if n["proc"]:
+                try:
+                    n["proc"].wait(60)
+                except subprocess.TimeoutExpired:
+                    n["proc"].kill()
+                    n["proc"].wait()
+
+
+def run_sender(peer, port, payload, concurrency, out, count=None, duration=None, interval_ms=None):
+    cmd = [peer, "send", "--port", str(port), "--target", f"/async-function/{FUNCTION}/work",
+           "--payload", str(payload), "--concurrency", str(concurrency), "--out", out]
+    if count is not None:
+        cmd += ["--count", str(count)]
+    if duration is not None:
+        cmd += ["--duration", str(duration)]
+    if interval_ms is not None:
+        cmd += ["--interval-ms", str(interval_ms)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"async: sender failed ({r.returncode}): {r.stderr}")
+    head = json.loads(r.stdout.strip().splitlines()[-1])
+    records = []
+    with open(out) as f:
+        for line in f:
+            seq, sent, done, status, eid = line.split()
+            records.append({"seq": int(seq), "sent": int(sent), "done": int(done), "status": int(status),
+                            "id": eid})
+    return head, records
+
+
+def run_case(binary, peer, payload, mode, args, work, logs, used):
+    case = f"{'4KiB' if payload == 4096 else str(payload) + 'B'}-{mode}"
+    case_logs = os.path.join(logs, case)
+    os.makedirs(case_logs, exist_ok=True)
+    receiver = Receiver(peer, case_logs, case)
+    cluster = Cluster(binary, os.path.join(work, case), case_logs, used, receiver.port, args.concurrency)
+    try:
+        cluster.start()
+        if not wait_for(lambda: cluster.leader() is not None
+                        or any(n["proc"].poll() is not None for n in cluster.nodes), 60) \
+                or cluster.leader() is None:
+            sys.exit(f"async: {case}: no leader; see {case_logs}")
+        leader = cluster.leader()
+        # Sanity + warm-up (opens the pool's connections): 64 calls, all delivered.
+        warm = args.concurrency
+        run_sender(peer, leader["http"], payload, min(args.concurrency, 64), os.path.join(case_logs, "warmup.txt"),
+                   count=warm)
+        if not wait_for(lambda: receiver.count() >= warm, 60):
+            sys.exit(f"async: {case}: warm-up calls did not arrive; see {case_logs}")
+        base_delivered = metric(leader["http"], "slimfaas_async_delivered_total") or 0
+        cpu_before = {n["id"]: cpu_seconds(n["proc"].pid) for n in cluster.nodes}
+        out = os.path.join(case_logs, "sent.txt")
+        if mode == "paced":
+            head, records = run_sender(peer, leader["http"], payload, 1, out, count=args.paced_count,
+                                       interval_ms=args.paced_interval_ms)
+        elif mode == "burst":
+            head, records = run_sender(peer, leader["http"], payload, args.concurrency, out, count=args.burst_count)
+        else:
+            head, records = run_sender(peer, leader["http"], payload, args.concurrency, out, duration=args.duration)
+        accepted = [r for r in records if r["status"] == 202]
+        # Wait until the leader has delivered (and acked) every accepted call.
+        want = base_delivered + len(accepted)
+        drained = wait_for(lambda: (metric(leader["http"], "slimfaas_async_delivered_total") or 0) >= want,
+                           args.drain_timeout, 0.1)
+        cpu_after = {n["id"]: cpu_seconds(n["proc"].pid) for n in cluster.nodes}
+        arrivals = receiver.dump()
+        nodes_after = []
+        for n in cluster.nodes:
+            st = proc_status(n["proc"].pid)
+            nodes_after.append({"id": n["id"], "leader": n is leader, "rss_mib": st.get("VmRSS"),
+                                "peak_rss_mib": st.get("VmHWM"),
+                                "cpu_s": cpu_after[n["id"]] - cpu_before[n["id"]]})
+        elections = max((raft(n["http"]) or {}).get("term", 0) for n in cluster.nodes)
+    finally:
+        cluster.stop()
+        receiver.stop()
+        shutil.rmtree(os.path.join(work, case), ignore_errors=True)
+
+    first = {}
+    seen = {}
+    for eid, at, _ in arrivals:
+        seen[eid] = seen.get(eid, 0) + 1
+        if eid not in first or at < first[eid]:
+            first[eid] = at
+    accept_ms = [(r["done"] - r["sent"]) / 1e6 for r in accepted]
+    arrival_ms = [(first[r["id"]] - r["sent"]) / 1e6 for r in accepted if r["id"] in first]
+    missing = [r["id"] for r in accepted if r["id"] not in first]
+    duplicated = [r["id"] for r in accepted if seen.get(r["id"], 0) > 1]
+    ids = [r["id"] for r in accepted]
+    t0 = min(r["sent"] for r in records) if records else 0
+    t_accept_end = max((r["done"] for r in accepted), default=t0)
+    t_arrive_end = max((first[r["id"]] for r in accepted if r["id"] in first), default=t0)
+    status_counts = {}
+    for r in records:
+        status_counts[str(r["status"])] = status_counts.get(str(r["status"]), 0) + 1
+    row = {
+        "case": case, "payload_bytes": payload, "mode": mode,
+        "concurrency": 1 if mode == "paced" else args.concurrency,
+        "sent": len(records), "accepted": len(accepted), "statuses": status_counts,
+        "transport_errors": head["transport_errors"],
+        "acceptance_ms": summary(accept_ms), "arrival_ms": summary(arrival_ms),
+        "accepted_per_s": len(accepted) / ((t_accept_end - t0) / 1e9) if t_accept_end > t0 else 0.0,
+        "delivered_per_s": len(arrival_ms) / ((t_arrive_end - t0) / 1e9) if t_arrive_end > t0 else 0.0,
+        "send_window_s": (t_accept_end - t0) / 1e9,
+        "missing": len(missing), "missing_ids": missing[:20],
+        "duplicated": len(duplicated), "duplicated_ids": duplicated[:20],
+        "unique_ids": len(set(ids)) == len(ids),
+        "drained": drained, "leader": leader["id"], "final_term": elections,
+        "nodes_after": nodes_after,
+        "cpu_s_per_10k": (sum(n["cpu_s"] for n in nodes_after) / len(accepted) * 1e4) if accepted else None,
+    }
+    return row
+
+
+def cpu_seconds(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return 0.0
+
+
+def fmt(x, digits=2):
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--payloads", default="64,4096")
+    ap.add_argument("--cases", default="paced,burst,sustained")
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds of the sustained case")
+    ap.add_argument("--concurrency", type=int, default=64, help="burst/sustained connections, and the function's cap")
+    ap.add_argument("--burst-count", type=int, default=1000)
+    ap.add_argument("--paced-count", type=int, default=100)
+    ap.add_argument("--paced-interval-ms", type=int, default=100)
+    ap.add_argument("--drain-timeout", type=float, default=180.0)
+    ap.add_argument("--out", default="")
+    ap.add_argument("--report", default="", metavar="DIR", help="only write DIR/async.md again from DIR/async.json")
+    args = ap.parse_args()
+    if args.report:
+        return render(args.report)
+
+    binary = os.environ.get("SLIMFAAS_BIN", os.path.join(ROOT, "build/release/slimfaas"))
+    peer = os.environ.get("ASYNC_PEER_BIN", os.path.join(ROOT, "build/bench-async-peer/async_peer"))
+    if not os.access(binary, os.X_OK):
+        sys.exit(f"async: {binary} is missing (make build)")
+    if not os.access(peer, os.X_OK):
+        bdir = os.path.dirname(peer)
+        subprocess.run(["cmake", "-S", os.path.join(ROOT, "bench/async_peer"), "-B", bdir,
+                        "-DCMAKE_BUILD_TYPE=Release"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["cmake", "--build", bdir], check=True, stdout=subprocess.DEVNULL)
+    payloads = [int(p) for p in args.payloads.split(",") if p]
+    modes = [m for m in args.cases.split(",") if m]
+
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out_dir = args.out or os.path.join(ROOT, "bench/results", f"{stamp}-async")
+    logs = os.path.join(out_dir, "logs")
+    os.makedirs(logs, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="slimfaas-async-")
+    load_start = os.getloadavg()[0]
+    rows = []
+    used = set()
+    try:
+        for mode in modes:
+            for payload in payloads:
+                row = run_case(binary, peer, payload, mode, args, work, logs, used)
+                rows.append(row)
+                a, v = row["acceptance_ms"], row["arrival_ms"]
+                print(f"{row['case']}: accepted {row['accepted']}/{row['sent']} ({row['accepted_per_s']:.0f}/s), "
+                      f"202 p50/p95/p99 {fmt(a['p50'])}/{fmt(a['p95'])}/{fmt(a['p99'])} ms, "
+                      f"arrival p50/p95/p99 {fmt(v['p50'])}/{fmt(v['p95'])}/{fmt(v['p99'])} ms, "
+                      f"missing {row['missing']}, duplicated {row['duplicated']}", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    # BENCH_COMMIT names the binary's source when it is not this worktree
+    # (e.g. a `git archive` of a commit built elsewhere).
+    commit = os.environ.get("BENCH_COMMIT") or subprocess.run(
+        ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = "" if os.environ.get("BENCH_COMMIT") else subprocess.run(
+        ["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True, text=True).stdout.strip()
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
+               platform.processor())
+    build = "?"
+    cache = os.path.join(os.path.dirname(binary), "CMakeCache.txt")
+    if os.path.exists(cache):
+        build = next((l.split("=", 1)[1].strip() for l in open(cache) if l.startswith("CMAKE_BUILD_TYPE:")), "?")
+    load_end = os.getloadavg()[0]
+    result = {"scenario": "async", "commit": commit, "worktree_dirty": bool(dirty), "build": build, "cpu": cpu,
+              "cores": os.cpu_count(), "binary": binary,
+              "load_average_1m": {"start": load_start, "end": load_end},
+              "settings": {"nodes": 3, "fsync": True, "fresh_cluster_per_case": True, "sent_to": "leader",
+                           "function_parallelism": args.concurrency, "duration_s": args.duration,
+                           "burst_count": args.burst_count, "paced_count": args.paced_count,
+                           "paced_interval_ms": args.paced_interval_ms, "warmup_calls": args.concurrency},
+              "runs": rows, "targets": TARGETS, "slimfaas_reference": REFERENCE}
+    with open(os.path.join(out_dir, "async.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    render(out_dir)
+
+
+def gap(here, target, lower_is_better=True):
+    if here is None:
+        return "-"
+    if (here <= target) if lower_is_better else (here >= target):
+        return "met"
+    return f"{here / target:.1f}x over" if lower_is_better else f"{target / here:.1f}x short"
+
+
+def render(out_dir):
+    """async.md from async.json (also: bench/async.py --report DIR)."""
+    with open(os.path.join(out_dir, "async.json")) as f:
+        result = json.load(f)
+    rows, st = result["runs"], result["settings"]
+    load = result["load_average_1m"]
+    md = [f"# Async acceptance and arrival (scenario 2), commit {result['commit']}"
+          f"{' (+ uncommitted changes)' if result['worktree_dirty'] else ''}, {result['build']}, {result['cpu']}, "
+          f"{result['cores']} cores", "",
+          "3 `slimfaas serve` nodes on 127.0.0.1 (a fresh cluster per case), fsync on; calls sent to the leader "
+          "over keep-alive connections by `bench/async_peer send`; the function (`bench/async_peer receive`, "
+          f"NumberParallelRequest {st['function_parallelism']}) answers 200 at once. acceptance = send -> 202; "
+          "arrival = send -> the function's handler start (first attempt). "
+          f"{st['warmup_calls']} warm-up calls per case are not counted. "
+          f"Load average (1 min) {load['start']:.1f} at the start, {load['end']:.1f} at the end.", "",
+          "| case | payload | conc | accepted/sent | accepted msgs/s | 202 p50 ms | 202 p95 ms | 202 p99 ms | "
+          "arrival p50 ms | arrival p95 ms | arrival p99 ms | delivered msgs/s | missing | duplicated | "
+          "CPU s / 10k (3 nodes) | peak RSS MiB (max) |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def size(b):
+        return "4 KiB" if b == 4096 else f"{b} B"
+    for r in rows:
+        a, v = r["acceptance_ms"], r["arrival_ms"]
+        peak = max((n["peak_rss_mib"] or 0) for n in r["nodes_after"])
+        md.append(f"| {r['mode']} | {size(r['payload_bytes'])} | {r['concurrency']} | {r['accepted']}/{r['sent']} | "
+                  f"{r['accepted_per_s']:.0f} | {fmt(a['p50'])} | {fmt(a['p95'])} | {fmt(a['p99'])} | "
+                  f"{fmt(v['p50'])} | {fmt(v['p95'])} | {fmt(v['p99'])} | {r['delivered_per_s']:.0f} | "
+                  f"{r['missing']} | {r['duplicated']} | {fmt(r['cpu_s_per_10k'])} | {peak:.0f} |")
+
+    def per_payload(mode, pick, lower_is_better, target):
+        cells = []
+        for r in rows:
+            if r["mode"] == mode:
+                here = pick(r)
+                cells.append((size(r["payload_bytes"]), here, gap(here, target, lower_is_better)))
+        return (" / ".join(f"{fmt(h, 2 if lower_is_better else 0)}" for _, h, _ in cells) or "-",
+                "; ".join(f"{p}: {g}" for p, _, g in cells) or "-",
+                " / ".join(p for p, _, _ in cells))
+    targets, ref = result["targets"], result["slimfaas_reference"]
+    missing = sum(r["missing"] for r in rows)
+    dups = sum(r["duplicated"] for r in rows)
+    md += ["", "Against the targets (issue 5) and SlimFaas's numbers. 202 p95 and arrival p95 from the paced "
+           "case (an idle queue), accepted msgs/s from the sustained case, each payload:", "",
+           "| measure | here | target | SlimFaas | gap to target |", "|---|---:|---:|---:|---|"]
+    for label, mode, pick, lower, target, reference in (
+            ("202 p95 ms", "paced", lambda r: r["acceptance_ms"]["p95"], True, targets["accept_p95_ms"],
+             ref["accept_p95_ms"]),
+            ("accepted msgs/s", "sustained", lambda r: r["accepted_per_s"], False, targets["accepted_per_s"],
+             ref["accepted_per_s"]),
+            ("arrival p95 ms", "paced", lambda r: r["arrival_ms"]["p95"], True, targets["arrival_p95_ms"],
+             ref["arrival_p95_ms"])):
+        here, gaps, payloads = per_payload(mode, pick, lower, target)
+        md.append(f"| {label} ({payloads}) | {here} | {'<=' if lower else '>='} {target:g} | {reference:g} | {gaps} |")
+    md.append(f"| missing (all cases) | {missing} | 0 | - | {'met' if missing == 0 else 'NOT met'} |")
+    md.append(f"| duplicated (all cases) | {dups} | - | - | {'none' if dups == 0 else 'see runs'} |")
+    with open(os.path.join(out_dir, "async.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    print("\n".join(md))
+    print(f"\nresults: {out_dir}")
+
+
+if __name__ == "__main__":
+    main()
