@@ -159,6 +159,8 @@ struct RaftNodeState {
   std::uint64_t next_read = 1;
   Index snapshot_index = 0;
   std::uint64_t ticks = 0;
+  std::size_t log_bytes_since_snapshot = 0;
+  std::size_t last_snapshot_bytes = 0;
   store::Term persisted_term = 0;  // the hard state's term and vote as last written
   NodeId persisted_vote = 0;
 
@@ -211,6 +213,7 @@ void apply_committed(Self self, store::Ready& ready) {
     if (entry.index <= s.machine.last_applied()) continue;  // covered by a snapshot
     std::string result = s.machine.apply(entry);
     ++s.applied_entries;
+    s.log_bytes_since_snapshot += entry.data.size();
     auto it = s.proposals.find(entry.index);
     if (it == s.proposals.end()) continue;
     if (it->second.term == entry.term) {
@@ -233,13 +236,24 @@ void apply_committed(Self self, store::Ready& ready) {
       self->send(subscriber, applied_atom::value, static_cast<std::uint64_t>(s.machine.last_applied()));
 }
 
+// A snapshot serializes the whole state on this actor's thread, so it is
+// taken only once the log since the last one is at least as large as that
+// snapshot was (or 64 MiB): its cost stays proportional to what was
+// written, whatever the size of the state, and the log kept in memory stays
+// bounded by about the state's size. And never before
+// snapshot_interval_entries entries.
+constexpr std::size_t max_log_bytes_between_snapshots = 64u << 20;
+
 void maybe_compact(Self self) {
   auto& s = self->state;
   const Index applied = s.core->applied();
   if (applied < s.snapshot_index + s.setup.snapshot_interval_entries) return;
+  if (s.log_bytes_since_snapshot < std::min(s.last_snapshot_bytes, max_log_bytes_between_snapshots)) return;
   if (s.machine.last_applied() != applied) return;
   const auto& snapshot = s.core->compact(applied, s.machine.snapshot());
   s.snapshot_index = applied;
+  s.last_snapshot_bytes = snapshot.data.size();
+  s.log_bytes_since_snapshot = 0;
   self->send(s.writer, compact_atom::value, std::make_shared<store::Snapshot>(snapshot));
 }
 
@@ -592,6 +606,7 @@ caf::behavior raft_node(Self self, RaftNodeSetup setup, std::shared_ptr<store::R
   if (state.snapshot) {
     s.machine.restore(state.snapshot->data);
     s.snapshot_index = state.snapshot->meta.index;
+    s.last_snapshot_bytes = state.snapshot->data.size();
   }
   store::RaftConfig config;
   config.id = setup.id;

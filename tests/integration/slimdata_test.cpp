@@ -717,7 +717,9 @@ TEST_CASE("a node that missed compacted entries catches up from a snapshot", "[i
   }
   auto before = debug_raft(leader_port);
   REQUIRE(before);
-  CHECK((*before)["snapshot_index"].get<long long>() >= 250);
+  // Snapshots come every 50 entries at least, and once the log since the
+  // last one outgrew it: some are taken in 300 writes.
+  CHECK((*before)["snapshot_index"].get<long long>() >= 50);
 
   // Back: the entries it misses are gone from the leader's log, so only
   // InstallSnapshot can bring it up to date.
@@ -726,7 +728,7 @@ TEST_CASE("a node that missed compacted entries catches up from a snapshot", "[i
   CHECK(wait_until(
       [&] {
         auto j = debug_raft(lagging_port);
-        return j && (*j)["snapshot_index"].get<long long>() >= 250 &&
+        return j && (*j)["snapshot_index"].get<long long>() >= 50 &&
                (*j)["last_applied"].get<long long>() >= (*before)["commit_index"].get<long long>();
       },
       60s, 50ms));
