@@ -1,7 +1,12 @@
 #include "actors/raft_node_actor.hpp"
 
 #include <caf/io/all.hpp>
+#include <cerrno>
+#include <cstring>
 #include <deque>
+#include <fcntl.h>
+#include <fstream>
+#include <unistd.h>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -56,6 +61,57 @@ bool same_secret(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
+// ------------------------------------------------------------ snapshot files
+//
+// A node's own snapshots are written to a file of their own by a detached
+// actor, off the path of commits; the log then stores only a reference
+// (marker + file name) in place of the data, in a small write. Snapshots
+// received from a leader are rare and stored inline.
+
+const std::string snapshot_file_marker{"\0slimfaas-snapshot-file\0", 24};
+
+std::filesystem::path snapshot_directory(const std::filesystem::path& log_directory) {
+  return log_directory.string() + ".snapshots";
+}
+
+std::string snapshot_file_name(Index index) { return "snapshot-" + std::to_string(index) + ".bin"; }
+
+bool is_file_reference(const std::string& data) { return data.rfind(snapshot_file_marker, 0) == 0; }
+
+void write_file_durably(const std::filesystem::path& path, const std::string& data) {
+  const auto temporary = path.string() + ".tmp";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw store::StorageError("cannot create " + temporary + ": " + std::strerror(errno));
+  std::size_t written = 0;
+  while (written < data.size()) {
+    const auto n = ::write(fd, data.data() + written, data.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ::close(fd);
+      throw store::StorageError("cannot write " + temporary + ": " + std::strerror(errno));
+    }
+    written += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) throw store::StorageError("cannot sync " + temporary);
+  std::filesystem::rename(temporary, path);
+  const int dir = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+}
+
+// The data of a recovered snapshot: read back from its file when the log
+// holds a reference.
+void load_snapshot_file(const std::filesystem::path& log_directory, store::Snapshot& snapshot) {
+  if (!is_file_reference(snapshot.data)) return;
+  const auto path = snapshot_directory(log_directory) / snapshot.data.substr(snapshot_file_marker.size());
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw store::StorageError("snapshot file " + path.string() + " is missing");
+  snapshot.data.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (in.bad()) throw store::StorageError("cannot read snapshot file " + path.string());
+}
+
 // ------------------------------------------------------------ log writer
 //
 // Owns the RocksDB log. Its mailbox orders the writes; each job is one
@@ -82,13 +138,42 @@ caf::behavior log_writer(caf::event_based_actor* self, std::shared_ptr<store::Ra
         }
         return true;
       },
-      [log](compact_atom, std::shared_ptr<store::Snapshot>& snapshot) {
+      [log](compact_atom, std::shared_ptr<store::Snapshot>& snapshot, const std::string& files) {
         try {
           if (snapshot->meta.index > log->snapshot_meta().index) log->save_snapshot(*snapshot);
         } catch (const std::exception& e) {
           spdlog::critical("slimdata: cannot write a snapshot: {}; stopping", e.what());
           std::_Exit(70);
         }
+        // Older snapshot files are not referenced any more.
+        std::error_code ec;
+        const std::string keep = snapshot->data.substr(snapshot_file_marker.size());
+        for (const auto& entry : std::filesystem::directory_iterator(files, ec)) {
+          const auto name = entry.path().filename().string();
+          if (name.rfind("snapshot-", 0) == 0 && name != keep) std::filesystem::remove(entry.path(), ec);
+        }
+      },
+  };
+}
+
+// Writes a node's own snapshot to its file, then hands the log writer the
+// reference to store (the order keeps the log from pointing at a file that
+// is not durable yet).
+caf::behavior snapshot_writer(caf::event_based_actor*, caf::actor log_writer, std::filesystem::path files) {
+  return {
+      [=](compact_atom, std::shared_ptr<store::Snapshot>& snapshot) {
+        const auto name = snapshot_file_name(snapshot->meta.index);
+        try {
+          std::filesystem::create_directories(files);
+          write_file_durably(files / name, snapshot->data);
+        } catch (const std::exception& e) {
+          spdlog::critical("slimdata: cannot write a snapshot file: {}; stopping", e.what());
+          std::_Exit(70);
+        }
+        auto reference = std::make_shared<store::Snapshot>();
+        reference->meta = snapshot->meta;
+        reference->data = snapshot_file_marker + name;
+        caf::anon_send(log_writer, compact_atom::value, std::move(reference), files.string());
       },
   };
 }
@@ -144,6 +229,7 @@ struct RaftNodeState {
   std::unique_ptr<store::RaftCore> core;
   store::StateMachine machine;
   caf::actor writer;
+  caf::actor snapshot_writer;
   Role role = Role::Follower;
   NodeId leader = 0;
 
@@ -254,7 +340,7 @@ void maybe_compact(Self self) {
   s.snapshot_index = applied;
   s.last_snapshot_bytes = snapshot.data.size();
   s.log_bytes_since_snapshot = 0;
-  self->send(s.writer, compact_atom::value, std::make_shared<store::Snapshot>(snapshot));
+  self->send(s.snapshot_writer, compact_atom::value, std::make_shared<store::Snapshot>(snapshot));
 }
 
 // Steps 2-4 of the Ready contract, once step 1 (persist) is durable.
@@ -602,6 +688,7 @@ caf::behavior role_behavior(Self self, Role role) {
 caf::behavior raft_node(Self self, RaftNodeSetup setup, std::shared_ptr<store::RaftLog> log) {
   auto& s = self->state;
   auto recovered = log->recover();
+  if (recovered.snapshot) load_snapshot_file(setup.directory, *recovered.snapshot);
   store::RecoveredState state{recovered.hard_state, recovered.snapshot, std::move(recovered.entries)};
   if (state.snapshot) {
     s.machine.restore(state.snapshot->data);
@@ -624,6 +711,8 @@ caf::behavior raft_node(Self self, RaftNodeSetup setup, std::shared_ptr<store::R
                recovered.hard_state.commit, s.snapshot_index, s.core->status().last_index);
   s.setup = std::move(setup);
   s.writer = self->spawn<caf::detached + caf::linked>(log_writer, log);
+  s.snapshot_writer =
+      self->spawn<caf::detached + caf::linked>(snapshot_writer, s.writer, snapshot_directory(s.setup.directory));
   for (const auto& [id, address] : s.setup.peers) self->spawn<caf::detached + caf::linked>(peer_connector, caf::actor_cast<caf::actor>(self), id, address);
   self->set_down_handler([=](caf::down_msg& down) {
     auto& s = self->state;
