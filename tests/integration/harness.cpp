@@ -292,6 +292,38 @@ int free_port() {
   return ntohs(addr.sin_port);
 }
 
+namespace {
+bool port_bindable(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+}  // namespace
+
+int free_port_block(int count) {
+  // Below the kernel's ephemeral range (32768-60999), which free_port() and
+  // every outgoing connection draw from; a random start, so that test
+  // binaries running side by side rarely meet.
+  static std::mt19937 random(static_cast<unsigned>(::getpid()) * 2654435761u ^
+                             static_cast<unsigned>(Clock::now().time_since_epoch().count()));
+  std::uniform_int_distribution<int> start(20000, 32000 - count);
+  for (int attempt = 0; attempt < 500; ++attempt) {
+    const int base = start(random);
+    bool all = true;
+    for (int p = base; p < base + count && all; ++p) all = port_bindable(p);
+    if (all) return base;
+  }
+  throw std::runtime_error("free_port_block: no " + std::to_string(count) + " consecutive free ports");
+}
+
 bool wait_until(const std::function<bool()>& pred, Ms timeout, Ms interval) {
   const auto deadline = Clock::now() + timeout;
   while (true) {

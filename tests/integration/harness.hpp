@@ -81,6 +81,10 @@ std::string all_logs();
 // A port on 127.0.0.1 that was free a moment ago (bind 0, read, close).
 int free_port();
 
+// The first of `count` consecutive ports on 127.0.0.1 that were free a moment
+// ago, outside the kernel's ephemeral range (for port ranges a server takes).
+int free_port_block(int count);
+
 // Polls `pred` every `interval` until it returns true or `timeout` passes.
 // Returns the last value of `pred`.
 bool wait_until(const std::function<bool()>& pred, Ms timeout, Ms interval = 15ms);

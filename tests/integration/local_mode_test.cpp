@@ -64,21 +64,20 @@ std::vector<pid_t> processes_with(const std::string& needle) {
 }
 
 // Ports for one cluster: entrypoint, node 0, and a range of 10 for replicas.
-// Ports for one cluster: entrypoint, nodes and SlimData (a single node
-// takes free ports; several nodes need consecutive ones: the block's
-// +10.. and +13..), and a range of 10 for replicas.
+// Ports for one cluster: entrypoint, node HTTP and SlimData ports, and a
+// range of 10 for replicas, all in one block of consecutive free ports
+// (several nodes need consecutive node and SlimData ports).
 struct Ports {
-  int entrypoint = free_port();
-  int node = free_port();
-  int raft = free_port();
-  int from = 0;
-  explicit Ports(int nodes = 1) {
-    static int counter = 0;
-    from = 23000 + (static_cast<int>(::getpid()) % 300) * 40 + (counter++ % 2) * 20;
-    if (nodes > 1) {
-      node = from + 10;
-      raft = from + 13;
-    }
+  int from = 0;  // replicas: [from, from + 9]
+  int entrypoint = 0;
+  int node = 0;  // node i: node + i
+  int raft = 0;  // node i: raft + i
+  explicit Ports(int /*nodes*/ = 1) {
+    const int base = free_port_block(17);
+    from = base;
+    node = base + 10;
+    raft = base + 13;
+    entrypoint = base + 16;
   }
 };
 
