@@ -26,21 +26,12 @@
 #include <thread>
 
 #include "tests/integration/harness.hpp"
+#include "tests/integration/slimdata_cluster.hpp"
 
 using namespace it;
 using Json = nlohmann::json;
 
 namespace {
-
-std::string base_url(int port) { return "http://127.0.0.1:" + std::to_string(port); }
-
-std::string fresh_dir(const std::string& what) {
-  static std::atomic<int> seq{0};
-  auto dir = temp_dir() + "/async-" + what + "-" + std::to_string(++seq);
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
 
 // SlimFaas/Configuration with a DefaultAsync section (short test delays).
 std::string async_configuration(int http_timeout, std::vector<int> retries, std::vector<int> statuses) {
@@ -63,104 +54,16 @@ FunctionSpec function(const std::string& name, std::vector<std::string> urls, in
 
 // ------------------------------------------------------------ the cluster
 
-struct Node {
-  int id = 0;
-  int http_port = 0;
-  int raft_port = 0;
-  std::string directory;
-  std::unique_ptr<Process> proc;
-  int starts = 0;
-  bool up() const { return proc && proc->running(); }
-};
-
-class Cluster {
- public:
-  explicit Cluster(std::string functions) : functions_(std::move(functions)) {
-    for (int i = 1; i <= 3; ++i) {
-      Node n;
-      n.id = i;
-      n.http_port = free_port();
-      n.raft_port = free_port();
-      n.directory = fresh_dir("node" + std::to_string(i));
-      nodes_.push_back(std::move(n));
-    }
-    for (auto& n : nodes_) start(n.id);
+// Three nodes serving `functions` (MOCK_KUBERNETES_FUNCTIONS), started.
+struct Cluster : SlimDataCluster {
+  explicit Cluster(std::string functions) : SlimDataCluster(options(std::move(functions))) { start_all(); }
+  static ClusterOptions options(std::string functions) {
+    ClusterOptions o;
+    o.secret = "async-it";
+    o.functions = std::move(functions);
+    o.name = "async";
+    return o;
   }
-  ~Cluster() {
-    for (auto& n : nodes_) n.proc.reset();
-  }
-
-  std::string peers() const {
-    std::string p;
-    for (auto& n : nodes_) p += (p.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(n.raft_port);
-    return p;
-  }
-  Node& node(int id) { return nodes_.at(static_cast<std::size_t>(id - 1)); }
-  std::vector<Node>& nodes() { return nodes_; }
-
-  void start(int id) {
-    Node& n = node(id);
-    std::vector<std::string> argv{slimfaas_binary(), "serve", "--ports", std::to_string(n.http_port),
-                                  "--slimdata-peers", peers(), "--slimdata-node-id", std::to_string(n.id),
-                                  "--slimdata-directory", n.directory, "--slimdata-secret", "async-it",
-                                  "--slimdata-bind-address", "127.0.0.1", "--slimdata-request-timeout-ms", "2000"};
-    n.proc = std::make_unique<Process>(argv, Env{{"MOCK_KUBERNETES_FUNCTIONS", functions_}, {"SlimFaas__LogLevel", "info"}},
-                                       "async-n" + std::to_string(id) + "-start" + std::to_string(++n.starts));
-    if (!wait_http_ok(base_url(n.http_port) + "/health", 60s, [&] { return n.proc->running(); }))
-      throw std::runtime_error("node " + std::to_string(id) + " did not become healthy:\n" + n.proc->log_tail());
-  }
-
-  void kill9(int id) {
-    Node& n = node(id);
-    if (!n.proc) return;
-    n.proc->signal(SIGKILL);
-    n.proc->wait_exit(30s);
-  }
-
-  std::optional<int> agreed_leader() {
-    std::optional<int> leader;
-    int leaders = 0;
-    std::set<long long> named;
-    for (auto& n : nodes_) {
-      if (!n.up()) continue;
-      auto r = http_get(base_url(n.http_port) + "/debug/raft", 3s);
-      auto j = r.json();
-      if (r.status != 200 || !j) return std::nullopt;
-      if ((*j)["role"] == "leader") {
-        ++leaders;
-        leader = n.id;
-      }
-      named.insert((*j)["leader"].get<long long>());
-    }
-    if (leaders != 1 || named.size() != 1 || *named.begin() != *leader) return std::nullopt;
-    return leader;
-  }
-
-  std::optional<int> wait_leader(Ms timeout = 60s) {
-    std::optional<int> leader;
-    wait_until([&] { return (leader = agreed_leader()).has_value(); }, timeout, 50ms);
-    return leader;
-  }
-
-  // Any running node, round robin: calls enter through every node.
-  int port_for(std::size_t i) {
-    for (std::size_t k = 0; k < nodes_.size(); ++k) {
-      auto& n = nodes_[(i + k) % nodes_.size()];
-      if (n.up()) return n.http_port;
-    }
-    return nodes_.front().http_port;
-  }
-
-  std::string logs() const {
-    std::string all;
-    for (auto& n : nodes_)
-      if (n.proc) all += n.proc->log_tail(5000);
-    return all;
-  }
-
- private:
-  std::string functions_;
-  std::vector<Node> nodes_;
 };
 
 HttpResponse post_async(int port, const std::string& fn, const std::string& path, std::string body = "payload",

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "tests/integration/harness.hpp"
+#include "tests/integration/slimdata_cluster.hpp"
 
 using namespace it;
 using Json = nlohmann::json;
@@ -38,15 +39,6 @@ std::string fresh_dir(const std::string& what) {
   return dir;
 }
 
-std::string base_url(int port) { return "http://127.0.0.1:" + std::to_string(port); }
-
-std::optional<Json> debug_raft(int http_port, Ms timeout = 3s) {
-  auto r = http_get(base_url(http_port) + "/debug/raft", timeout);
-  if (r.status != 200) return std::nullopt;
-  auto j = r.json();
-  if (!j || !j->is_object()) return std::nullopt;
-  return j;
-}
 
 long long counter(const Json& raft, const char* name) {
   if (!raft.contains("counters") || !raft["counters"].contains(name)) return -1;
@@ -62,166 +54,7 @@ HttpResponse data_get(int http_port, const std::string& id, Ms timeout = 15s) {
   return http_get(base_url(http_port) + "/data/sets/" + id, timeout);
 }
 
-// One `slimfaas serve` node of a SlimData cluster. Its ports and directory
-// survive restarts.
-struct Node {
-  int id = 0;  // 1-based position in the peer list
-  int http_port = 0;
-  int raft_port = 0;
-  std::string directory;
-  std::unique_ptr<Process> proc;
-  int starts = 0;
-  bool up() const { return proc && proc->running(); }
-};
-
-struct ClusterOptions {
-  int size = 3;
-  std::string secret = "it-secret";
-  std::string cluster_id = "slimfaas";
-  int request_timeout_ms = 2000;
-  int snapshot_interval = 0;  // applied entries between snapshots; 0: the node's default
-};
-
-class Cluster {
- public:
-  explicit Cluster(ClusterOptions options = {}) : options_(std::move(options)) {
-    for (int i = 1; i <= options_.size; ++i) {
-      Node n;
-      n.id = i;
-      n.http_port = free_port();
-      n.raft_port = free_port();
-      n.directory = fresh_dir("node" + std::to_string(i));
-      nodes_.push_back(std::move(n));
-    }
-  }
-  ~Cluster() {
-    // Stop every node before the Process objects go (their destructors kill
-    // with SIGKILL anyway; this just keeps the order deterministic).
-    for (auto& n : nodes_) n.proc.reset();
-  }
-
-  std::string peers() const {
-    std::string p;
-    for (auto& n : nodes_) {
-      if (!p.empty()) p += ",";
-      p += "127.0.0.1:" + std::to_string(n.raft_port);
-    }
-    return p;
-  }
-
-  Node& node(int id) { return nodes_.at(static_cast<std::size_t>(id - 1)); }
-  std::vector<Node>& nodes() { return nodes_; }
-  const ClusterOptions& options() const { return options_; }
-
-  void start(int id) {
-    Node& n = node(id);
-    if (n.up()) throw std::runtime_error("node " + std::to_string(id) + " is already running");
-    std::vector<std::string> argv{slimfaas_binary(),
-                                  "serve",
-                                  "--ports",
-                                  std::to_string(n.http_port),
-                                  "--slimdata-peers",
-                                  peers(),
-                                  "--slimdata-node-id",
-                                  std::to_string(n.id),
-                                  "--slimdata-directory",
-                                  n.directory,
-                                  "--slimdata-secret",
-                                  options_.secret,
-                                  "--slimdata-cluster-id",
-                                  options_.cluster_id,
-                                  "--slimdata-bind-address",
-                                  "127.0.0.1",
-                                  "--slimdata-request-timeout-ms",
-                                  std::to_string(options_.request_timeout_ms)};
-    if (options_.snapshot_interval > 0) {
-      argv.push_back("--slimdata-snapshot-interval-entries");
-      argv.push_back(std::to_string(options_.snapshot_interval));
-    }
-    n.proc = std::make_unique<Process>(
-        argv, Env{{"MOCK_KUBERNETES_FUNCTIONS", kNoFunctions}, {"SlimFaas__LogLevel", "info"}},
-        "slimdata-n" + std::to_string(id) + "-start" + std::to_string(++n.starts));
-    if (!wait_http_ok(base_url(n.http_port) + "/health", 60s, [&] { return n.proc->running(); }))
-      throw std::runtime_error("node " + std::to_string(id) + " did not become healthy:\n" + n.proc->log_tail());
-  }
-
-  void start_all() {
-    for (auto& n : nodes_) start(n.id);
-  }
-
-  // kill -9 and reap.
-  void kill9(int id) {
-    Node& n = node(id);
-    if (!n.proc) return;
-    n.proc->signal(SIGKILL);
-    n.proc->wait_exit(30s);
-  }
-
-  // SIGTERM; returns the exit code (nullopt if it did not exit in time).
-  std::optional<int> terminate(int id, Ms timeout = 60s) {
-    Node& n = node(id);
-    if (!n.proc) return std::nullopt;
-    n.proc->signal(SIGTERM);
-    return n.proc->wait_exit(timeout);
-  }
-
-  // The leader id if every running node answers /debug/raft, exactly one of
-  // them says it is the leader, and every running node names it.
-  std::optional<int> agreed_leader() {
-    std::optional<int> leader;
-    int leaders = 0;
-    std::set<long long> named;
-    for (auto& n : nodes_) {
-      if (!n.up()) continue;
-      auto j = debug_raft(n.http_port);
-      if (!j) return std::nullopt;
-      if ((*j)["role"] == "leader") {
-        ++leaders;
-        leader = n.id;
-      }
-      named.insert((*j)["leader"].get<long long>());
-    }
-    if (leaders != 1 || named.size() != 1 || *named.begin() != *leader) return std::nullopt;
-    return leader;
-  }
-
-  std::optional<int> wait_leader(Ms timeout = 60s) {
-    std::optional<int> leader;
-    wait_until([&] { return (leader = agreed_leader()).has_value(); }, timeout, 50ms);
-    return leader;
-  }
-
-  // Every running node sees every other running node as connected, and the
-  // leader's match_index of every running follower has reached its own
-  // commit index (the follower has caught up).
-  bool all_connected_and_caught_up() {
-    auto leader = agreed_leader();
-    if (!leader) return false;
-    for (auto& n : nodes_) {
-      if (!n.up()) continue;
-      auto j = debug_raft(n.http_port);
-      if (!j) return false;
-      for (auto& p : (*j)["peers"]) {
-        const int pid = p["id"].get<int>();
-        if (!node(pid).up()) continue;
-        if (!p["connected"].get<bool>()) return false;
-        if (n.id == *leader && p.value("match_index", 0LL) < (*j)["commit_index"].get<long long>()) return false;
-      }
-    }
-    return true;
-  }
-
-  std::string logs() const {
-    std::string all;
-    for (auto& n : nodes_)
-      if (n.proc) all += n.proc->log_tail(6000);
-    return all;
-  }
-
- private:
-  ClusterOptions options_;
-  std::vector<Node> nodes_;
-};
+using Cluster = SlimDataCluster;
 
 }  // namespace
 
