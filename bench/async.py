@@ -48,39 +48,12 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench/lib"))
+from slimdata_cluster import Cluster, free_port, proc_status, raft, request, wait_for  # noqa: E402,F401
 FUNCTION = "bench"
 # SlimFaas's numbers, from issue 5, and the targets.
 REFERENCE = {"accept_p95_ms": 13.6, "accepted_per_s": 1221, "arrival_p95_ms": 44.0}
 TARGETS = {"accept_p95_ms": 3.0, "accepted_per_s": 20000, "arrival_p95_ms": 10.0, "missing": 0}
-
-
-def free_port(used):
-    for _ in range(20):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            p = s.getsockname()[1]
-        if p not in used:
-            used.add(p)
-            return p
-    raise RuntimeError("no free port")
-
-
-def request(port, method, path, body=None, timeout=10.0):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body)
-        r = conn.getresponse()
-        return r.status, r.read(), dict((k.lower(), v) for k, v in r.getheaders())
-    finally:
-        conn.close()
-
-
-def raft(port):
-    try:
-        code, body, _ = request(port, "GET", "/debug/raft", timeout=3.0)
-        return json.loads(body) if code == 200 else None
-    except (OSError, ValueError):
-        return None
 
 
 def metric(port, name):
@@ -93,28 +66,6 @@ def metric(port, name):
     m = re.search(r"^" + re.escape(name) + r'\{[^}]*function="' + FUNCTION + r'"[^}]*\}\s+(\S+)$',
                   body.decode(), re.M)
     return float(m.group(1)) if m else 0.0
-
-
-def wait_for(predicate, timeout, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
-
-
-def proc_status(pid):
-    out = {}
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(("VmRSS:", "VmHWM:")):
-                    k, v = line.split(":", 1)
-                    out[k] = int(v.split()[0]) / 1024.0  # MiB
-    except OSError:
-        pass
-    return out
 
 
 def percentile(values, q):
@@ -157,56 +108,14 @@ class Receiver:
         self.proc.wait()
 
 
-class Cluster:
-    def __init__(self, binary, work, logs, used, receiver_port, concurrency):
-        self.binary, self.work, self.logs = binary, work, logs
-        self.nodes = []
-        os.makedirs(work, exist_ok=True)
-        for i in (1, 2, 3):
-            self.nodes.append({"id": i, "http": free_port(used), "raft": free_port(used),
-                               "dir": os.path.join(work, f"node{i}"), "proc": None})
-        self.peers = ",".join(f"127.0.0.1:{n['raft']}" for n in self.nodes)
-        cfg = {"DefaultSync": {"HttpTimeout": 30}, "DefaultAsync": {"HttpTimeout": 30}}
-        self.functions = json.dumps({"Functions": [{
-            "Name": FUNCTION, "NumberParallelRequest": concurrency, "NumberParallelRequestPerPod": concurrency,
-            "Urls": [f"http://127.0.0.1:{receiver_port}"],
-            "Annotations": {"SlimFaas/Configuration": json.dumps(cfg)}}]})
-
-    def start(self):
-        env = dict(os.environ, MOCK_KUBERNETES_FUNCTIONS=self.functions, SlimFaas__LogLevel="warn")
-        for n in self.nodes:
-            log = open(os.path.join(self.logs, f"node{n['id']}.log"), "w")
-            n["proc"] = subprocess.Popen(
-                [self.binary, "serve", "--ports", str(n["http"]),
-                 "--slimdata-peers", self.peers, "--slimdata-node-id", str(n["id"]),
-                 "--slimdata-directory", n["dir"], "--slimdata-secret", "bench-secret",
-                 "--slimdata-bind-address", "127.0.0.1", "--slimdata-sync", "true"],
-                env=env, stdout=log, stderr=subprocess.STDOUT)
-            log.close()
-
-    def leader(self):
-        roles = {n["id"]: raft(n["http"]) for n in self.nodes}
-        if any(r is None for r in roles.values()):
-            return None
-        leaders = [i for i, r in roles.items() if r["role"] == "leader"]
-        named = {r["leader"] for r in roles.values()}
-        if len(leaders) != 1 or named != {leaders[0]}:
-            return None
-        if not all(p["connected"] for r in roles.values() for p in r["peers"]):
-            return None
-        return self.nodes[leaders[0] - 1]
-
-    def stop(self):
-        for n in self.nodes:
-            if n["proc"] and n["proc"].poll() is None:
-                n["proc"].send_signal(signal.SIGTERM)
-        for n in self.nodes:
-            if n["proc"]:
-                try:
-                    n["proc"].wait(60)
-                except subprocess.TimeoutExpired:
-                    n["proc"].kill()
-                    n["proc"].wait()
+def cluster_for(binary, work, logs, used, receiver_port, concurrency):
+    """The cluster serving the one benchmark function, delivered to the receiver."""
+    cfg = {"DefaultSync": {"HttpTimeout": 30}, "DefaultAsync": {"HttpTimeout": 30}}
+    functions = json.dumps({"Functions": [{
+        "Name": FUNCTION, "NumberParallelRequest": concurrency, "NumberParallelRequestPerPod": concurrency,
+        "Urls": [f"http://127.0.0.1:{receiver_port}"],
+        "Annotations": {"SlimFaas/Configuration": json.dumps(cfg)}}]})
+    return Cluster(binary, work, logs, used, functions)
 
 
 def run_sender(peer, port, payload, concurrency, out, count=None, duration=None, interval_ms=None):
@@ -236,7 +145,7 @@ def run_case(binary, peer, payload, mode, args, work, logs, used):
     case_logs = os.path.join(logs, case)
     os.makedirs(case_logs, exist_ok=True)
     receiver = Receiver(peer, case_logs, case)
-    cluster = Cluster(binary, os.path.join(work, case), case_logs, used, receiver.port, args.concurrency)
+    cluster = cluster_for(binary, os.path.join(work, case), case_logs, used, receiver.port, args.concurrency)
     try:
         cluster.start()
         if not wait_for(lambda: cluster.leader() is not None

@@ -39,105 +39,10 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LUA = os.path.join(ROOT, "bench/wrk/slimdata_set.lua")
+sys.path.insert(0, os.path.join(ROOT, "bench/lib"))
+from slimdata_cluster import Cluster, proc_status, raft, request, wait_for  # noqa: E402
 
 
-def free_port(used):
-    for _ in range(20):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            p = s.getsockname()[1]
-        if p not in used:
-            used.add(p)
-            return p
-    raise RuntimeError("no free port")
-
-
-def request(port, method, path, body=None, timeout=10.0):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body,
-                     headers={"Content-Type": "application/octet-stream"} if body is not None else {})
-        r = conn.getresponse()
-        return r.status, r.read()
-    finally:
-        conn.close()
-
-
-def raft(port):
-    try:
-        code, body = request(port, "GET", "/debug/raft", timeout=3.0)
-        return json.loads(body) if code == 200 else None
-    except (OSError, ValueError):
-        return None
-
-
-def wait_for(predicate, timeout, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
-
-
-def proc_status(pid):
-    out = {}
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(("VmRSS:", "VmHWM:")):
-                    k, v = line.split(":", 1)
-                    out[k] = int(v.split()[0]) / 1024.0  # MiB
-    except OSError:
-        pass
-    return out
-
-
-class Cluster:
-    def __init__(self, binary, work, logs, used):
-        self.binary, self.work, self.logs = binary, work, logs
-        self.nodes = []
-        os.makedirs(work, exist_ok=True)
-        for i in (1, 2, 3):
-            self.nodes.append({"id": i, "http": free_port(used), "raft": free_port(used),
-                               "dir": os.path.join(work, f"node{i}"), "proc": None})
-        self.peers = ",".join(f"127.0.0.1:{n['raft']}" for n in self.nodes)
-
-    def start(self):
-        env = dict(os.environ, MOCK_KUBERNETES_FUNCTIONS='{"Functions":[]}', SlimFaas__LogLevel="warn")
-        for n in self.nodes:
-            log = open(os.path.join(self.logs, f"node{n['id']}.log"), "w")
-            n["proc"] = subprocess.Popen(
-                [self.binary, "serve", "--ports", str(n["http"]),
-                 "--slimdata-peers", self.peers, "--slimdata-node-id", str(n["id"]),
-                 "--slimdata-directory", n["dir"], "--slimdata-secret", "bench-secret",
-                 "--slimdata-bind-address", "127.0.0.1", "--slimdata-sync", "true"],
-                env=env, stdout=log, stderr=subprocess.STDOUT)
-            log.close()
-
-    def leader(self):
-        roles = {n["id"]: raft(n["http"]) for n in self.nodes}
-        if any(r is None for r in roles.values()):
-            return None
-        leaders = [i for i, r in roles.items() if r["role"] == "leader"]
-        named = {r["leader"] for r in roles.values()}
-        if len(leaders) != 1 or named != {leaders[0]}:
-            return None
-        if not all(p["connected"] for r in roles.values() for p in r["peers"]):
-            return None
-        return self.nodes[leaders[0] - 1]
-
-    def stop(self):
-        for n in self.nodes:
-            if n["proc"] and n["proc"].poll() is None:
-                n["proc"].send_signal(signal.SIGTERM)
-        for n in self.nodes:
-            if n["proc"]:
-                try:
-                    n["proc"].wait(60)
-                except subprocess.TimeoutExpired:
-                    n["proc"].kill()
-                    n["proc"].wait()
 
 
 def run_wrk(wrk, port, case, via, payload_file, conc, duration, threads, run_id):
@@ -164,7 +69,7 @@ def run_case(cluster, wrk, case, via, body_file, conc, args, wrk_threads, run_id
     follower = next(n for n in cluster.nodes if n is not leader)
     node = leader if via == "leader" else follower
     # Sanity: a proposal through a follower is readable from every node.
-    code, _ = request(follower["http"], "POST", "/data/sets/bench-check", body=b"ok")
+    code, _, _ = request(follower["http"], "POST", "/data/sets/bench-check", body=b"ok")
     if code != 200 or any(request(n["http"], "GET", "/data/sets/bench-check")[0] != 200 for n in cluster.nodes):
         sys.exit(f"slimdata: {case}: sanity write/read failed; see {cluster.logs}")
     if args.warmup > 0:
