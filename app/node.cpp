@@ -111,6 +111,11 @@ int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> back
   auto inspector = actors::spawn_inspector(system, config.hostname);
 
   caf::actor slimdata;
+  if (!config.slimdata_enabled() && !config.slimdata_directory.empty()) {
+    spdlog::warn("SlimData is off: slimdata-directory is set but there are no slimdata-peers and cold start is not "
+                 "allowed (SLIMDATA_ALLOW_COLD_START); /data, async calls and /debug/raft will answer that it is "
+                 "not configured");
+  }
   if (config.slimdata_enabled()) {
     std::uint16_t port = 0;
     auto setup = slimdata_setup(config, port);

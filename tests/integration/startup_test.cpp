@@ -95,3 +95,19 @@ TEST_CASE("a port already in use stops start-up with a message naming it", "[int
   CHECK(*outcome.code != 0);
   CHECK(outcome.log.find(std::to_string(echo.port)) != std::string::npos);
 }
+
+TEST_CASE("a SlimData directory without peers warns that SlimData is off", "[integration][startup]") {
+  auto echo = start_echo();
+  const int port = free_port();
+  Process p({slimfaas_binary(), "serve", "--ports", std::to_string(port)},
+            {{"MOCK_KUBERNETES_FUNCTIONS", echo_function(echo)},
+             {"SLIMDATA_DIRECTORY", temp_dir() + "/slimdata-without-peers"},
+             {"SlimFaas__LogLevel", "info"}},
+            "slimfaas-slimdata-off");
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  REQUIRE(wait_http_ok(base + "/health", 10s));
+  CHECK(p.log().find("SlimData is off") != std::string::npos);
+  auto r = http("POST", base + "/data/sets/k", {}, "v");
+  CHECK(r.status == 503);
+  CHECK(r.json().value_or(nlohmann::json::object()).value("error", "") == "slimdata_unavailable");
+}
