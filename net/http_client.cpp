@@ -13,9 +13,10 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <deque>
+#include <boost/asio/steady_timer.hpp>
 #include <thread>
-#include <unordered_map>
+
+#include "net/upstream_pool.hpp"
 
 namespace slimfaas::net {
 namespace asio = boost::asio;
@@ -29,39 +30,43 @@ namespace {
 // A response body is read and dropped: async delivery needs the status only.
 constexpr std::uint64_t kMaxResponseBody = 64ull << 20;
 
-struct Idle {
-  beast::tcp_stream stream;
-  beast::flat_buffer buffer;
-};
+ServerLimits pool_limits(std::size_t max_idle_per_host) {
+  ServerLimits limits;
+  limits.upstream_idle_per_replica = max_idle_per_host;
+  return limits;
+}
 
 }  // namespace
 
+// Connections come from the same keep-alive pool as the proxy's
+// (net/upstream_pool: liveness check, idle timeout), on the client's thread.
 struct HttpClient::Impl {
   asio::io_context io{1};
   asio::executor_work_guard<asio::io_context::executor_type> guard = asio::make_work_guard(io);
+  const ServerLimits limits;
+  UpstreamPool pool;  // touched on the client's thread only
   std::thread thread;
-  std::size_t max_idle;
-  // Touched on the client's thread only.
-  std::unordered_map<std::string, std::deque<std::unique_ptr<Idle>>> idle;
 
-  explicit Impl(std::size_t max_idle_per_host) : max_idle(max_idle_per_host) {
+  explicit Impl(std::size_t max_idle_per_host)
+      : limits(pool_limits(max_idle_per_host)), pool(io.get_executor(), limits) {
     thread = std::thread([this] { io.run(); });
   }
 
-  static std::string key(const std::string& host, std::uint16_t port) { return host + ":" + std::to_string(port); }
-
-  std::unique_ptr<Idle> take(const std::string& k) {
-    auto it = idle.find(k);
-    if (it == idle.end() || it->second.empty()) return nullptr;
-    auto conn = std::move(it->second.back());
-    it->second.pop_back();
-    return conn;
-  }
-
-  void give_back(const std::string& k, std::unique_ptr<Idle> conn) {
-    auto& list = idle[k];
-    if (list.size() >= max_idle) list.pop_front();
-    list.push_back(std::move(conn));
+  // A new connection, given up at the request's deadline.
+  asio::awaitable<void> connect(const ClientRequest& request, tcp::socket& socket, Clock::time_point deadline,
+                                beast::error_code& ec) {
+    asio::steady_timer timer(io);
+    timer.expires_at(deadline);
+    bool timed_out = false;
+    timer.async_wait([&socket, &timed_out](beast::error_code wait_ec) {
+      if (wait_ec) return;  // cancelled: the connect ended first
+      timed_out = true;
+      beast::error_code ignored;
+      socket.cancel(ignored);
+    });
+    co_await pool.connect(request.host, request.port, socket, ec);
+    timer.cancel();
+    if (timed_out) ec = beast::error::timeout;
   }
 
   asio::awaitable<void> run(ClientRequest request, Done done) {
@@ -69,7 +74,6 @@ struct HttpClient::Impl {
     using asio::use_awaitable;
     const auto start = Clock::now();
     const auto deadline = start + request.timeout;
-    const std::string k = key(request.host, request.port);
     ClientResponse out;
 
     http::request<http::string_body> message;
@@ -90,27 +94,20 @@ struct HttpClient::Impl {
     // request again, once, on a fresh connection.
     for (int round = 0; round < 2; ++round) {
       beast::error_code ec;
-      auto conn = take(k);
-      const bool reused = conn != nullptr;
-      if (!conn) {
-        conn = std::make_unique<Idle>(Idle{beast::tcp_stream(io), {}});
-        tcp::resolver resolver(io);
-        auto endpoints = co_await resolver.async_resolve(request.host, std::to_string(request.port),
-                                                         redirect_error(use_awaitable, ec));
-        if (!ec) {
-          conn->stream.expires_at(deadline);
-          co_await conn->stream.async_connect(endpoints, redirect_error(use_awaitable, ec));
-        }
+      tcp::socket socket(io);
+      const bool reused = pool.take(request.host, request.port, socket);
+      if (!reused) {
+        co_await connect(request, socket, deadline, ec);
         if (ec) {
           out.error = ec == beast::error::timeout ? ClientResponse::Error::timeout : ClientResponse::Error::connect;
           out.detail = ec.message();
           break;
         }
-        conn->stream.socket().set_option(tcp::no_delay(true), ec);
-        ec = {};
       }
-      conn->stream.expires_at(deadline);
-      co_await http::async_write(conn->stream, message, redirect_error(use_awaitable, ec));
+      beast::tcp_stream stream(std::move(socket));
+      beast::flat_buffer buffer;
+      stream.expires_at(deadline);
+      co_await http::async_write(stream, message, redirect_error(use_awaitable, ec));
       if (ec) {
         if (reused && ec != beast::error::timeout) continue;
         out.error = ec == beast::error::timeout ? ClientResponse::Error::timeout : ClientResponse::Error::io;
@@ -119,7 +116,7 @@ struct HttpClient::Impl {
       }
       http::response_parser<http::string_body> parser;
       parser.body_limit(kMaxResponseBody);
-      co_await http::async_read(conn->stream, conn->buffer, parser, redirect_error(use_awaitable, ec));
+      co_await http::async_read(stream, buffer, parser, redirect_error(use_awaitable, ec));
       if (ec) {
         if (reused && !parser.got_some() && ec != beast::error::timeout) continue;
         out.error = ec == beast::error::timeout ? ClientResponse::Error::timeout : ClientResponse::Error::io;
@@ -128,9 +125,9 @@ struct HttpClient::Impl {
       }
       out.error = ClientResponse::Error::none;
       out.status = parser.get().result_int();
-      if (parser.get().keep_alive()) {
-        conn->stream.expires_never();
-        give_back(k, std::move(conn));
+      if (parser.get().keep_alive() && buffer.size() == 0) {
+        stream.expires_never();
+        pool.give_back(request.host, request.port, stream.release_socket());
       }
       break;
     }
@@ -152,7 +149,7 @@ void HttpClient::stop() {
   impl_->guard.reset();
   impl_->io.stop();
   impl_->thread.join();
-  impl_->idle.clear();
+  impl_->pool.clear();
 }
 
 }  // namespace slimfaas::net
