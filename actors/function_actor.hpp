@@ -14,7 +14,6 @@ namespace slimfaas::actors {
 struct FunctionSetup {
   k8s::FunctionDefinition definition;
   std::size_t max_waiting = 1000;
-  k8s::ReplicaBackend* backend = nullptr;
   std::shared_ptr<AdmissionBoard> board;
   // Hears demand (a call held with no ready replica, a wake) and readiness;
   // null when the backend cannot scale (static replicas).

@@ -171,7 +171,7 @@ int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> back
     auto board = actors::make_board(definition);
     auto actor = actors::spawn_function_actor(
         system,
-        actors::FunctionSetup{std::move(definition), config.max_waiting_per_function, backend.get(), board, scaler});
+        actors::FunctionSetup{std::move(definition), config.max_waiting_per_function, board, scaler});
     actors::register_actor(inspector, "function", name, actor);
     if (scaler) caf::anon_send(scaler, actors::register_atom::value, name, actor);
     table->emplace(name, actors::FunctionHandle{name, actor, board});
