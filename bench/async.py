@@ -49,6 +49,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench/lib"))
+from run_context import run_context  # noqa: E402
 from slimdata_cluster import Cluster, free_port, proc_status, raft, request, wait_for  # noqa: E402,F401
 FUNCTION = "bench"
 # SlimFaas's numbers, from issue 5, and the targets.
@@ -286,19 +287,8 @@ def main():
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    # BENCH_COMMIT names the binary's source when it is not this worktree
-    # (e.g. a `git archive` of a commit built elsewhere).
-    commit = os.environ.get("BENCH_COMMIT") or subprocess.run(
-        ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = "" if os.environ.get("BENCH_COMMIT") else subprocess.run(
-        ["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True, text=True).stdout.strip()
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
-               platform.processor())
-    build = "?"
-    cache = os.path.join(os.path.dirname(binary), "CMakeCache.txt")
-    if os.path.exists(cache):
-        build = next((l.split("=", 1)[1].strip() for l in open(cache) if l.startswith("CMAKE_BUILD_TYPE:")), "?")
+    ctx = run_context(binary)
+    commit, dirty, cpu, build = ctx["commit"], ctx["dirty"], ctx["cpu"], ctx["build"]
     load_end = os.getloadavg()[0]
     result = {"scenario": "async", "commit": commit, "worktree_dirty": bool(dirty), "build": build, "cpu": cpu,
               "cores": os.cpu_count(), "binary": binary,

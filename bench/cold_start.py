@@ -31,6 +31,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench/lib"))
+from run_context import run_context  # noqa: E402
 
 
 def free_port():
@@ -179,14 +181,14 @@ functions:
         v = [r[key] for r in rows]
         return {"p50": statistics.median(v), "p90": percentile(v, 0.9), "min": min(v), "max": max(v)}
 
-    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-    result = {"scenario": "cold-start", "commit": commit, "build": "Release", "cpu": cpu, "cores": os.cpu_count(),
+    ctx = run_context(slimfaas)
+    commit, cpu = ctx["commit"] + (" (+ uncommitted changes)" if ctx["dirty"] else ""), ctx["cpu"]
+    result = {"scenario": "cold-start", "commit": commit, "build": ctx["build"], "cpu": cpu, "cores": os.cpu_count(),
               "runs": rows, "total_ms": summary("total_ms"), "own_ms": summary("own_ms"),
               "added_ms": summary("added_ms"), "warm_call_ms": summary("warm_call_ms")}
     with open(os.path.join(out_dir, "cold_start.json"), "w") as f:
         json.dump(result, f, indent=2)
-    md = [f"# Cold start (scenario 3), commit {commit}, Release, {cpu}, {os.cpu_count()} cores, {len(rows)} runs", "",
+    md = [f"# Cold start (scenario 3), commit {commit}, {ctx['build']}, {cpu}, {os.cpu_count()} cores, {len(rows)} runs", "",
           "| measure | p50 ms | p90 ms | min ms | max ms |", "|---|---:|---:|---:|---:|"]
     for key, label in (("total_ms", "first request at zero (total)"), ("own_ms", "function's own start-to-ready"),
                        ("added_ms", "added by slimfaas (total - own)"), ("warm_call_ms", "warm call right after")):

@@ -40,6 +40,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LUA = os.path.join(ROOT, "bench/wrk/slimdata_set.lua")
 sys.path.insert(0, os.path.join(ROOT, "bench/lib"))
+from run_context import run_context  # noqa: E402
 from slimdata_cluster import Cluster, proc_status, raft, request, wait_for  # noqa: E402
 
 
@@ -167,16 +168,8 @@ def main():
         wrk_log.close()
         shutil.rmtree(work, ignore_errors=True)
 
-    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True).stdout.strip()
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
-               platform.processor())
-    build = "?"
-    cache = os.path.join(os.path.dirname(binary), "CMakeCache.txt")
-    if os.path.exists(cache):
-        build = next((l.split("=", 1)[1].strip() for l in open(cache) if l.startswith("CMAKE_BUILD_TYPE:")), "?")
+    ctx = run_context(binary)
+    commit, dirty, cpu, build = ctx["commit"], ctx["dirty"], ctx["cpu"], ctx["build"]
     result = {"scenario": "slimdata", "commit": commit, "worktree_dirty": bool(dirty), "build": build, "cpu": cpu,
               "cores": os.cpu_count(), "binary": binary,
               "load_average_1m": {"start": load_start, "end": os.getloadavg()[0]},
