@@ -556,6 +556,14 @@ TEST_CASE("dotenv: problems in an env file are reported by load_manifests", "[lo
 // ---------------------------------------------------------------------------
 // Problems, one kind at a time
 
+TEST_CASE("local manifest: SlimFaas sections not built yet are named as such", "[local_manifest][problems]") {
+  TempDir dir;
+  auto file = dir.write("m.yaml", "name: demo\njobs:\n  batch: {}\nprocesses:\n  front: {}\n");
+  auto result = load({file});
+  expect_problem(result, file, 2, "jobs", "jobs (jobs:) are not supported by this build yet");
+  expect_problem(result, file, 4, "processes", "auxiliary processes (processes:) are not supported by this build yet");
+}
+
 TEST_CASE("local manifest: unknown keys at every level with a suggestion", "[local_manifest][problems]") {
   TempDir dir;
   auto file = dir.write("m.yaml", R"(
