@@ -31,11 +31,15 @@ std::optional<nlohmann::json> debug_raft(int http_port, Ms timeout) {
 }
 
 SlimDataCluster::SlimDataCluster(ClusterOptions options) : options_(std::move(options)) {
+  // One block for every port of the cluster: two independent free_port()
+  // picks can return the same port, and a node that cannot bind its HTTP
+  // port must never look healthy because a sibling answers on it.
+  const int base = free_port_block(2 * options_.size);
   for (int i = 1; i <= options_.size; ++i) {
     ClusterNode n;
     n.id = i;
-    n.http_port = free_port();
-    n.raft_port = free_port();
+    n.http_port = base + 2 * (i - 1);
+    n.raft_port = base + 2 * (i - 1) + 1;
     n.directory = fresh_node_dir(options_.name, i);
     nodes_.push_back(std::move(n));
   }
@@ -80,7 +84,16 @@ void SlimDataCluster::start(int id) {
   n.proc = std::make_unique<Process>(
       argv, Env{{"MOCK_KUBERNETES_FUNCTIONS", options_.functions}, {"SlimFaas__LogLevel", "info"}},
       options_.name + "-n" + std::to_string(id) + "-start" + std::to_string(++n.starts));
-  if (!wait_http_ok(base_url(n.http_port) + "/health", 60s, [&] { return n.proc->running(); }))
+  // Healthy means: this process is alive and the node answering on its port
+  // says it is node `id`.
+  const bool healthy = wait_until(
+      [&] {
+        if (!n.proc->running()) return true;
+        auto j = debug_raft(n.http_port, 2s);
+        return j && j->value("id", 0) == n.id;
+      },
+      60s, 20ms);
+  if (!healthy || !n.proc->running())
     throw std::runtime_error("node " + std::to_string(id) + " did not become healthy:\n" + n.proc->log_tail());
 }
 

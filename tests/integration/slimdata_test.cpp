@@ -411,8 +411,8 @@ TEST_CASE("a stray node with the wrong credentials cannot join the cluster", "[i
 
   // The stray claims to be node 3 of a cluster made of the real nodes 1 and
   // 2 and itself (on its own port), so it talks to both real nodes.
-  const int stray_http = free_port();
-  const int stray_raft = free_port();
+  const int stray_http = free_port_block(2);
+  const int stray_raft = stray_http + 1;
   const std::string stray_peers = "127.0.0.1:" + std::to_string(cluster.node(1).raft_port) + ",127.0.0.1:" +
                                   std::to_string(cluster.node(2).raft_port) + ",127.0.0.1:" +
                                   std::to_string(stray_raft);
@@ -470,8 +470,8 @@ TEST_CASE("a stray node with the wrong credentials cannot join the cluster", "[i
 // ------------------------------------------------------------------ e
 
 TEST_CASE("a lone node starts only with allow-cold-start", "[integration][slimdata]") {
-  const int http_port = free_port();
-  const int raft_port = free_port();
+  const int http_port = free_port_block(2);
+  const int raft_port = http_port + 1;
   const std::string dir = fresh_dir("lone");
   std::vector<std::string> argv{slimfaas_binary(),
                                 "serve",

@@ -71,8 +71,8 @@ TEST_CASE("a flag wins over the environment", "[integration][startup]") {
 
 TEST_CASE("every configured port serves the same functions", "[integration][startup]") {
   auto echo = start_echo();
-  const int first = free_port();
-  const int second = free_port();
+  const int first = free_port_block(2);
+  const int second = first + 1;
   Process p({slimfaas_binary(), "serve"},
             {{"SlimFaas__Ports__0", std::to_string(first)},
              {"SlimFaas__Ports__1", std::to_string(second)},
