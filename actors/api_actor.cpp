@@ -100,7 +100,7 @@ std::string generate_data_set_id(std::mt19937_64& random) {
 template <class Atom, class OnOk>
 void ask_slimdata(Self self, Atom atom, std::string payload, net::ApiCallback reply, OnOk on_ok) {
   const auto& setup = self->state.setup;
-  self->request(setup.slimdata, setup.slimdata_request_timeout, atom, std::move(payload))
+  self->request(setup.slimdata, ask_local_node, atom, std::move(payload))
       .then(
           [reply, on_ok = std::move(on_ok)](const SlimDataReply& answer) {
             if (!answer.ok()) return reply(slimdata_refusal(answer, "the value"));
@@ -216,7 +216,7 @@ void debug_raft(Self self, ApiCall& call) {
   const auto& setup = self->state.setup;
   if (call.request.method != "GET") return call.reply(method_not_allowed(call.request.method, "GET"));
   if (!setup.slimdata) return call.reply(error(404, "not_available", "SlimData (Raft) is not configured on this node"));
-  self->request(setup.slimdata, setup.slimdata_request_timeout, status_atom::value)
+  self->request(setup.slimdata, ask_local_node, status_atom::value)
       .then([reply = call.reply](const std::string& status) { reply(json_response(200, status)); },
             [reply = call.reply](caf::error& err) {
               reply(error(503, "slimdata_unavailable", "SlimData did not answer: " + caf::to_string(err)));
@@ -315,9 +315,9 @@ void handle(Self self, ApiCall& call) {
     case RouteKind::data_sets:
       return handle_data_sets(self, call);
     case RouteKind::function_async:
-      return async::accept(self, async::ApiContext{table, setup.slimdata, setup.slimdata_request_timeout}, call);
+      return async::accept(self, async::ApiContext{table, setup.slimdata}, call);
     case RouteKind::async_callback:
-      return async::callback(self, async::ApiContext{table, setup.slimdata, setup.slimdata_request_timeout}, call);
+      return async::callback(self, async::ApiContext{table, setup.slimdata}, call);
     case RouteKind::publish_event:
       return call.reply(error(501, "not_implemented",
                               std::string(net::to_string(route.kind)) + " needs SlimData, which this node does not run yet"));

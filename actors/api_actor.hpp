@@ -20,10 +20,6 @@ struct ApiSetup {
   // SlimData's node actor (actors/slimdata.hpp); null when SlimData is not
   // configured here, then /data/* answers 503 and /debug/raft 404.
   caf::actor slimdata;
-  // How long a /data/* call waits for SlimData before answering 503. Set it
-  // a little above SlimData's own request timeout, so SlimData's reply (which
-  // says why) normally arrives first.
-  std::chrono::milliseconds slimdata_request_timeout{5000};
 };
 
 caf::actor spawn_api_actor(caf::actor_system& system, ApiSetup setup);

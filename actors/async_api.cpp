@@ -58,7 +58,7 @@ void accept(caf::event_based_actor* self, const ApiContext& context, ApiCall& ca
   std::string command = store::commands::queue_push(queue_name(name), encode(queued));
   queued = {};  // the command holds the only copy of the body now
 
-  self->request(context.slimdata, context.timeout, propose_atom::value, std::move(command))
+  self->request(context.slimdata, ask_local_node, propose_atom::value, std::move(command))
       .then(
           [reply = call.reply, name](const SlimDataReply& answer) {
             if (!answer.ok()) return reply(slimdata_refusal(answer, "the call"));
@@ -98,10 +98,9 @@ void callback(caf::event_based_actor* self, const ApiContext& context, ApiCall& 
 
   auto record = store::commands::hash_set(callback_hash(name), std::to_string(*id), route.status);
   auto slimdata = context.slimdata;
-  auto timeout = context.timeout;
-  self->request(slimdata, timeout, read_atom::value, store::queries::queue_item(queue_name(name), *id, now_ms()))
+  self->request(slimdata, ask_local_node, read_atom::value, store::queries::queue_item(queue_name(name), *id, now_ms()))
       .then(
-          [self, slimdata, timeout, reply = call.reply, not_found, record = std::move(record)](const SlimDataReply& answer) mutable {
+          [self, slimdata, reply = call.reply, not_found, record = std::move(record)](const SlimDataReply& answer) mutable {
             if (!answer.ok()) return reply(slimdata_refusal(answer, "the call"));
             std::optional<store::QueueItemState> item;
             try {
@@ -110,7 +109,7 @@ void callback(caf::event_based_actor* self, const ApiContext& context, ApiCall& 
               return reply(error(500, "slimdata_failed", std::string("queue_item: ") + e.what()));
             }
             if (!item) return reply(std::move(not_found));
-            self->request(slimdata, timeout, propose_atom::value, std::move(record))
+            self->request(slimdata, ask_local_node, propose_atom::value, std::move(record))
                 .then(
                     [reply](const SlimDataReply& done) {
                       if (!done.ok()) return reply(slimdata_refusal(done, "the callback"));

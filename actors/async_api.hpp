@@ -21,7 +21,6 @@ namespace slimfaas::actors::async {
 struct ApiContext {
   std::shared_ptr<const FunctionTable> functions;
   caf::actor slimdata;  // null: SlimData is not configured on this node
-  std::chrono::milliseconds timeout{5000};
 };
 
 void accept(caf::event_based_actor* self, const ApiContext& context, ApiCall& call);

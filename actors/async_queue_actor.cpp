@@ -61,14 +61,17 @@ struct QueueState {
   bool busy = false;             // a status read or a take is out
   bool again = false;            // something happened while busy: look again after
   bool maybe_more = false;       // the last look saw ready items not yet taken
+  std::uint64_t ready_hint = 0;  // how many the next take may find: the last look's count, or a full take's size
   bool reading_callbacks = false;
   bool callbacks_again = false;
   bool orphan_timer = false;
+  std::vector<std::string> outcomes;  // acks, requeues, callback cleanups not yet proposed
+  bool committing = false;            // one outcome proposal out at a time; the rest wait for it
   Clock::time_point last_wake{};
   std::map<ElementId, Attempt> attempts;
   std::multiset<Clock::time_point> retry_times;  // own requeues still ahead
   store::QueueStatus last_status;
-  std::uint64_t delivered = 0, failed = 0, retried = 0, takes = 0, reads = 0;
+  std::uint64_t delivered = 0, failed = 0, retried = 0, takes = 0, reads = 0, outcome_entries = 0;
 };
 
 using Self = caf::stateful_actor<QueueState>*;
@@ -87,27 +90,55 @@ void later(Self self, Clock::duration delay) {
   self->delayed_send(self, delay, async_pump_atom::value);
 }
 
-// Commits an outcome (ack or requeue); a refusal is tried again a few times
-// while this node still leads. Failing that, the lease ends and the element
-// is delivered again (at least once).
-void commit(Self self, std::string command, int tries_left) {
+void flush_outcomes(Self self);
+
+// Proposes one entry of outcomes; a refusal is tried again a few times while
+// this node still leads (every outcome is safe to apply twice: a second ack
+// finds nothing, a second requeue is stale). Failing that, the leases end
+// and the elements are delivered again (at least once).
+void propose_outcomes(Self self, std::string command, std::size_t count, int tries_left) {
   auto& s = self->state;
   const auto generation = s.generation;
-  self->request(s.setup.slimdata, s.setup.request_timeout, propose_atom::value, command)
+  ++s.outcome_entries;
+  auto retry_or_give_up = [=](const std::string& why) {
+    if (generation != self->state.generation) return;
+    if (tries_left > 1) {
+      self->delayed_send(self, kRetryAfterRefusal, commit_atom::value, generation, command, count, tries_left - 1);
+      return;
+    }
+    spdlog::warn("async {}: {} outcome(s) could not be committed ({}); their elements will be delivered again",
+                 self->state.setup.function, count, why);
+    self->state.committing = false;
+    flush_outcomes(self);
+  };
+  self->request(s.setup.slimdata, ask_local_node, propose_atom::value, command)
       .then(
           [=](const SlimDataReply& reply) {
-            if (reply.ok() || generation != self->state.generation) return;
-            if (tries_left > 1) {
-              self->delayed_send(self, kRetryAfterRefusal, commit_atom::value, generation, command, tries_left - 1);
-            } else {
-              spdlog::warn("async {}: an outcome could not be committed ({}); the element will be delivered again",
-                           self->state.setup.function, reply.detail);
-            }
+            if (generation != self->state.generation) return;
+            if (!reply.ok()) return retry_or_give_up(reply.detail);
+            self->state.committing = false;
+            flush_outcomes(self);
           },
-          [=](caf::error&) {
-            if (generation != self->state.generation || tries_left <= 1) return;
-            self->delayed_send(self, kRetryAfterRefusal, commit_atom::value, generation, command, tries_left - 1);
-          });
+          [=](caf::error& err) { retry_or_give_up(caf::to_string(err)); });
+}
+
+// Outcomes that came while the previous entry was being committed go out
+// together in one batch entry: under load one entry per round trip, instead
+// of one per element; an idle queue's single outcome leaves at once.
+void flush_outcomes(Self self) {
+  auto& s = self->state;
+  if (s.committing || s.outcomes.empty()) return;
+  std::vector<std::string> outcomes;
+  outcomes.swap(s.outcomes);
+  const auto count = outcomes.size();
+  std::string command = count == 1 ? std::move(outcomes.front()) : cmd::batch(outcomes);
+  s.committing = true;
+  propose_outcomes(self, std::move(command), count, kCommitTries);
+}
+
+void commit(Self self, std::string command) {
+  self->state.outcomes.push_back(std::move(command));
+  flush_outcomes(self);
 }
 
 void finish(Self self, ElementId id, const async::Decision& decision) {
@@ -120,20 +151,20 @@ void finish(Self self, ElementId id, const async::Decision& decision) {
     case async::Verdict::done:
       ++s.delivered;
       if (s.setup.metrics.delivered) s.setup.metrics.delivered->inc();
-      commit(self, cmd::queue_ack(s.queue, id), kCommitTries);
+      commit(self, cmd::queue_ack(s.queue, id));
       break;
     case async::Verdict::failed:
       ++s.failed;
       if (s.setup.metrics.failed) s.setup.metrics.failed->inc();
       spdlog::warn("async {}: element {} failed after try {} ({})", s.setup.function, id, attempt.try_number,
                    decision.reason);
-      commit(self, cmd::queue_ack(s.queue, id), kCommitTries);
+      commit(self, cmd::queue_ack(s.queue, id));
       break;
     case async::Verdict::retry: {
       ++s.retried;
       if (s.setup.metrics.retried) s.setup.metrics.retried->inc();
       const auto at = now_ms() + static_cast<store::TimeMs>(decision.delay.count());
-      commit(self, cmd::queue_requeue(s.queue, id, attempt.try_number, at), kCommitTries);
+      commit(self, cmd::queue_requeue(s.queue, id, attempt.try_number, at));
       s.retry_times.insert(Clock::now() + decision.delay);
       later(self, decision.delay + std::chrono::milliseconds(5));
       break;
@@ -155,7 +186,7 @@ void send_attempt(Self self, store::TakenItem& item, net::Admission admission) {
     spdlog::error("async {}: element {} cannot be decoded ({}); dropped", s.setup.function, id, e.what());
     ++s.failed;
     if (s.setup.metrics.failed) s.setup.metrics.failed->inc();
-    commit(self, cmd::queue_ack(s.queue, id), kCommitTries);
+    commit(self, cmd::queue_ack(s.queue, id));
     return;
   }
   Attempt attempt;
@@ -206,7 +237,9 @@ void look(Self self) {
   s.busy = true;
   ++s.reads;
   const auto generation = s.generation;
-  self->request(s.setup.slimdata, s.setup.request_timeout, read_atom::value, qry::queue_status(s.queue, now_ms()))
+  // The leader's own applied state is enough to size a take (the take is a
+  // proposal); anything committed but not yet applied here wakes us again.
+  self->request(s.setup.slimdata, ask_local_node, peek_atom::value, qry::queue_status(s.queue, now_ms()))
       .then(
           [=](const SlimDataReply& reply) {
             auto& s = self->state;
@@ -222,6 +255,7 @@ void look(Self self) {
             s.last_status = st;
             set_gauges(self, st);
             s.maybe_more = st.ready > 0;
+            s.ready_hint = st.ready;
             // Items this node did not lease or delay (a previous leader's):
             // their lease or retry time ends unseen, so look again later.
             const auto now = Clock::now();
@@ -246,7 +280,7 @@ void take(Self self, std::vector<net::Admission> admissions) {
   const auto n = static_cast<std::uint32_t>(admissions.size());
   auto held = std::make_shared<std::vector<net::Admission>>(std::move(admissions));
   const auto lease = static_cast<std::uint64_t>(async::take_lease(s.setup.policy).count());
-  self->request(s.setup.slimdata, s.setup.request_timeout, propose_atom::value,
+  self->request(s.setup.slimdata, ask_local_node, propose_atom::value,
                 cmd::queue_take(s.queue, n, now_ms(), lease))
       .then(
           [=](const SlimDataReply& reply) {
@@ -260,7 +294,10 @@ void take(Self self, std::vector<net::Admission> admissions) {
               return refused(self, std::string("queue_take: ") + e.what());
             }
             s.busy = false;
+            // A full take may have left more: the next one asks for as
+            // many as it may (the count seen by the last look is stale).
             s.maybe_more = items.size() == n;
+            s.ready_hint = s.maybe_more ? s.setup.max_take : 0;
             for (std::size_t i = 0; i < items.size() && i < held->size(); ++i)
               send_attempt(self, items[i], std::move((*held)[i]));
             held->clear();  // slots not used go back
@@ -290,7 +327,7 @@ void pump(Self self) {
   if (!s.maybe_more) return look(self);
   auto& board = *s.setup.handle.board;
   const auto wanted = static_cast<std::size_t>(
-      std::min<std::uint64_t>(s.setup.max_take, std::max<std::uint64_t>(1, s.last_status.ready)));
+      std::min<std::uint64_t>(s.setup.max_take, std::max<std::uint64_t>(1, s.ready_hint)));
   // Mark, then claim: a release that races the claims sees the mark.
   board.set_async_waiting(true);
   std::vector<net::Admission> admissions;
@@ -320,7 +357,7 @@ void read_callbacks(Self self) {
   if (!waiting) return;
   s.reading_callbacks = true;
   const auto generation = s.generation;
-  self->request(s.setup.slimdata, s.setup.request_timeout, read_atom::value, qry::hash_get_all(s.callbacks))
+  self->request(s.setup.slimdata, ask_local_node, read_atom::value, qry::hash_get_all(s.callbacks))
       .then(
           [=](const SlimDataReply& reply) {
             auto& s = self->state;
@@ -337,7 +374,7 @@ void read_callbacks(Self self) {
             for (const auto& [field, word] : outcomes) {
               // Seen once is enough: the outcome is acted on (or it is for an
               // element this node does not run, a previous reign's).
-              commit(self, cmd::hash_delete(s.callbacks, field), kCommitTries);
+              commit(self, cmd::hash_delete(s.callbacks, field));
               auto id = net::parse_positive_integer(field);
               auto status = async::parse_callback_status(word);
               if (!id || !status) continue;
@@ -390,6 +427,8 @@ void on_leadership(Self self, bool leads) {
   s.busy = s.again = s.maybe_more = false;
   s.reading_callbacks = s.callbacks_again = false;
   s.orphan_timer = false;
+  s.outcomes.clear();  // a new reign starts from what the store says
+  s.committing = false;
   s.attempts.clear();  // their slots are freed; late answers are ignored
   s.retry_times.clear();
   s.setup.handle.board->set_async_waiting(false);
@@ -415,6 +454,7 @@ json summary(Self self) {
           {"failed", s.failed},
           {"retried", s.retried},
           {"takes", s.takes},
+          {"outcome_entries", s.outcome_entries},
           {"reads", s.reads}};
 }
 
@@ -448,9 +488,9 @@ caf::behavior queue_behavior(Self self, AsyncQueueSetup setup) {
         if (it == s.attempts.end() || !it->second.awaiting_callback || it->second.try_number != try_number) return;
         finish(self, id, async::callback_timed_out(s.setup.policy, try_number));
       },
-      [=](commit_atom, std::uint64_t generation, std::string& command, int tries_left) {
+      [=](commit_atom, std::uint64_t generation, std::string& command, std::size_t count, int tries_left) {
         if (generation != self->state.generation) return;
-        commit(self, std::move(command), tries_left);
+        propose_outcomes(self, std::move(command), count, tries_left);
       },
       [=](inspect_atom) -> std::string {
         json out{{"mailbox", self->mailbox().size()}, {"state", summary(self)}};
@@ -511,7 +551,7 @@ void AsyncQueues::stop() {
 
 AsyncQueues start_async_queues(caf::actor_system& system, const FunctionTable& functions,
                                const std::vector<k8s::FunctionDefinition>& definitions, caf::actor slimdata,
-                               net::metrics::Registry& registry, std::chrono::milliseconds request_timeout,
+                               net::metrics::Registry& registry,
                                caf::actor inspector) {
   AsyncQueues queues;
   queues.client = std::make_shared<net::HttpClient>();
@@ -526,7 +566,6 @@ AsyncQueues start_async_queues(caf::actor_system& system, const FunctionTable& f
     setup.slimdata = slimdata;
     setup.client = queues.client;
     setup.metrics = metrics(definition.name);
-    setup.request_timeout = request_timeout;
     auto actor = spawn_async_queue(system, std::move(setup));
     register_actor(inspector, "queue", definition.name, actor);
     queues.actors.push_back(std::move(actor));

@@ -7,15 +7,18 @@
 //
 // Delivery, event-driven:
 //   - a committed batch (applied_atom) or a freed slot wakes it; it reads the
-//     queue's counts (queue_status, a linearizable read that adds no log
-//     entry, so its own takes and acks cannot wake it forever), claims as
+//     queue's counts (queue_status, a peek at the leader's applied state that
+//     adds no log entry, so its own takes and acks cannot wake it forever),
+//     claims as
 //     many slots as there are ready items from the function's AdmissionBoard
 //     (NumberParallelRequest / PerPod, shared with sync calls), takes that
 //     many items (queue_take, leased past the attempt and the callback wait),
 //     and sends each to the claimed replica through net::HttpClient with
 //     SlimFaas-Element-Id, SlimFaas-Try-Number (0-based), Slimfaas-Last-Try;
 //   - the outcome is committed: ack (done or failed) or requeue at
-//     now + delay (retry); timers exist only for retry deadlines, callback
+//     now + delay (retry); outcomes that arrive while one entry is being
+//     committed go together in the next (one batch entry per round trip
+//     under load); timers exist only for retry deadlines, callback
 //     waits and leases left by a previous leader;
 //   - no ready replica: it sends the function actor `wake` (async traffic is
 //     activity) and waits for the board's notifier (a replica became ready);
@@ -63,7 +66,6 @@ struct AsyncQueueSetup {
   caf::actor slimdata;
   std::shared_ptr<net::HttpClient> client;
   AsyncQueueMetrics metrics;
-  std::chrono::milliseconds request_timeout{5000};  // for SlimData requests
   std::uint32_t max_take = 64;                      // items per take
 };
 
@@ -80,7 +82,7 @@ struct AsyncQueues {
 
 AsyncQueues start_async_queues(caf::actor_system& system, const FunctionTable& functions,
                                const std::vector<k8s::FunctionDefinition>& definitions, caf::actor slimdata,
-                               net::metrics::Registry& registry, std::chrono::milliseconds request_timeout,
+                               net::metrics::Registry& registry,
                                caf::actor inspector);
 
 }  // namespace slimfaas::actors

@@ -628,6 +628,12 @@ caf::message_handler common_handlers(Self self) {
         process_ready(self);
         return promise;
       },
+      [=](peek_atom, const std::string& query) -> SlimDataReply {
+        if (!trusted_sender(self)) return reply_of(SlimDataReply::Status::failed, "unauthenticated");
+        SlimDataReply r;
+        r.value = self->state.machine.query(query);
+        return r;
+      },
       [=](status_atom) -> std::string { return status_json(self).dump(); },
       [=](subscribe_atom, caf::actor& subscriber) {
         auto& s = self->state;

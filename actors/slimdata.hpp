@@ -6,6 +6,10 @@
 //       .then([](const SlimDataReply& r) { ... });   // command: store::commands::*
 //   self->request(slimdata, timeout, read_atom::value, std::string query)
 //       .then([](const SlimDataReply& r) { ... });   // query: store::queries::*
+//   self->request(slimdata, timeout, peek_atom::value, std::string query)
+//       .then([](const SlimDataReply& r) { ... });   // this node's applied
+//       // state at once: no quorum round, not linearizable; for hints whose
+//       // follow-up is itself a proposal (the leader's queue sizing a take)
 //   self->request(slimdata, timeout, status_atom::value)
 //       .then([](const std::string& json) { ... });  // /debug/raft
 //   self->send(slimdata, subscribe_atom::value, self);  // local actors only
@@ -29,9 +33,18 @@ namespace slimfaas::actors {
 
 using propose_atom = caf::atom_constant<caf::atom("propose")>;
 using read_atom = caf::atom_constant<caf::atom("read")>;
+using peek_atom = caf::atom_constant<caf::atom("peek")>;
 using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
 using leader_atom = caf::atom_constant<caf::atom("leader")>;
 using applied_atom = caf::atom_constant<caf::atom("applied")>;
+
+// Local actors ask the local node without a CAF request timer: the node
+// answers every proposal and read within its own request timeout
+// (SlimData__RequestTimeoutMilliseconds, checked on its tick), and a request
+// to a node actor that is gone fails at once. A timer per request would only
+// duplicate that, at the price of two trips through CAF's clock thread per
+// request (measurable on the async hot path).
+inline const caf::duration ask_local_node = caf::infinite;
 
 struct SlimDataReply {
   enum class Status : std::uint8_t {

@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config
   libcaf-dev libboost-dev libboost-system-dev librocksdb-dev
   nlohmann-json3-dev libcurl4-openssl-dev libspdlog-dev libfmt-dev catch2
-  libyaml-cpp-dev libhowardhinnant-date-dev
+  libyaml-cpp-dev libhowardhinnant-date-dev libjemalloc-dev
   curl python3 procps
   nginx-light prometheus wrk
 )

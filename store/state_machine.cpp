@@ -259,6 +259,31 @@ std::string StateMachine::execute(std::string_view command) {
                                             static_cast<std::uint64_t>(delta));
       return std::move(ok(kMaxVarintBytes).zigzag(c->second)).take();
     }
+    case Opcode::Batch: {
+      // The framing is read whole first: a truncated batch changes nothing.
+      std::vector<std::string_view> commands(r.varint());
+      for (auto& command : commands) command = r.bytes();
+      r.expect_end();
+      std::vector<std::string> results;
+      results.reserve(commands.size());
+      std::size_t bytes = kMaxVarintBytes;
+      for (auto command : commands) {
+        if (!command.empty() && static_cast<Opcode>(command[0]) == Opcode::Batch) {
+          results.push_back(error("a batch may not contain a batch"));
+        } else {
+          try {
+            results.push_back(execute(command));
+          } catch (const MalformedError& e) {
+            results.push_back(error(std::string("malformed command: ") + e.what()));
+          }
+        }
+        bytes += kMaxVarintBytes + results.back().size();
+      }
+      Writer w = ok(bytes);
+      w.varint(results.size());
+      for (const auto& result : results) w.bytes(result);
+      return std::move(w).take();
+    }
     case Opcode::KvGet:
     case Opcode::HashGet:
     case Opcode::HashGetAll:

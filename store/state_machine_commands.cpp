@@ -114,6 +114,15 @@ std::string counter_add(std::string_view counter, std::int64_t delta) {
   return std::move(w).take();
 }
 
+std::string batch(const std::vector<std::string>& commands) {
+  std::size_t bytes = 0;
+  for (const auto& command : commands) bytes += kMaxVarintBytes + command.size();
+  Writer w = start(Opcode::Batch, bytes);
+  w.varint(commands.size());
+  for (const auto& command : commands) w.bytes(command);
+  return std::move(w).take();
+}
+
 }  // namespace commands
 
 namespace queries {
@@ -203,6 +212,13 @@ RequeueOutcome queue_requeue(std::string_view result) {
 }
 std::int64_t counter_add(std::string_view result) {
   return decode(result, [](Reader& r) { return r.zigzag(); });
+}
+std::vector<std::string> batch(std::string_view result) {
+  return decode(result, [](Reader& r) {
+    std::vector<std::string> results(r.varint());
+    for (auto& one : results) one = std::string(r.bytes());
+    return results;
+  });
 }
 std::optional<std::string> kv_get(std::string_view result) {
   return decode(result, [](Reader& r) { return optional_bytes(r); });

@@ -103,6 +103,13 @@ std::string queue_requeue(std::string_view queue, ElementId id, std::uint32_t tr
 
 std::string counter_add(std::string_view counter, std::int64_t delta);
 
+// Several commands in one log entry, applied in order, each with its own
+// result (a malformed or refused one does not stop the others; a batch
+// inside a batch is refused). For callers that produce many small commands
+// at once (the async queue's outcomes): one entry costs one append, one
+// replication and one apply instead of n.
+std::string batch(const std::vector<std::string>& commands);
+
 }  // namespace commands
 
 namespace queries {
@@ -133,6 +140,9 @@ std::vector<TakenItem> queue_take(std::string_view result);
 bool queue_ack(std::string_view result);  // true if the item existed
 RequeueOutcome queue_requeue(std::string_view result);
 std::int64_t counter_add(std::string_view result);  // the new value
+// One result per command of the batch, in order; decode each with its own
+// decoder.
+std::vector<std::string> batch(std::string_view result);
 
 std::optional<std::string> kv_get(std::string_view result);
 std::optional<std::string> hash_get(std::string_view result);
@@ -156,6 +166,7 @@ enum class Opcode : std::uint8_t {
   QueueAck = 8,
   QueueRequeue = 9,
   CounterAdd = 10,
+  Batch = 11,
   // queries
   KvGet = 64,
   HashGet = 65,

@@ -172,6 +172,40 @@ TEST_CASE("state machine requeues an item at a time and ignores stale requeues",
   CHECK(results::queue_requeue(r.apply(commands::queue_requeue("q", a, 2, 0))) == RequeueOutcome::NotFound);
 }
 
+TEST_CASE("state machine applies a batch in order, each command with its own result", "[state_machine]") {
+  Replica r;
+  ElementId a = results::queue_push(r.apply(commands::queue_push("q", "a")));
+  ElementId b = results::queue_push(r.apply(commands::queue_push("q", "b")));
+  results::queue_take(r.apply(commands::queue_take("q", 2, 1000, 30'000)));
+  const std::string truncated = commands::kv_set("k", "v", 1000).substr(0, 3);
+  auto out = results::batch(r.apply(commands::batch({
+      commands::queue_ack("q", a),
+      commands::queue_ack("q", a),  // already gone: the second ack says so
+      truncated,                    // malformed: its own error, the others apply
+      commands::batch({commands::counter_add("c", 1)}),  // no nesting
+      commands::queue_requeue("q", b, 0, 5000),
+      commands::counter_add("c", 2),
+  })));
+  REQUIRE(out.size() == 6);
+  CHECK(results::queue_ack(out[0]));
+  CHECK_FALSE(results::queue_ack(out[1]));
+  CHECK(results::status(out[2]) == results::Status::Error);
+  CHECK(results::status(out[3]) == results::Status::Error);
+  CHECK(results::queue_requeue(out[4]) == RequeueOutcome::Requeued);
+  CHECK(results::counter_add(out[5]) == 2);  // the nested batch did not run
+  CHECK(results::queue_status(r.query(queries::queue_status("q", 1000))) == QueueStatus{0, 0, 1});
+  CHECK(results::batch(r.apply(commands::batch({}))).empty());
+
+  // A batch whose framing is truncated changes nothing at all.
+  const std::string before = r.machine.snapshot();
+  std::string whole = commands::batch({commands::counter_add("c", 5), commands::counter_add("c", 6)});
+  CHECK(results::status(r.apply(whole.substr(0, whole.size() - 1))) == results::Status::Error);
+  StateMachine reference;
+  reference.restore(before);
+  CHECK(results::counter_get(r.query(queries::counter_get("c"))) ==
+        results::counter_get(reference.query(queries::counter_get("c"))));
+}
+
 TEST_CASE("state machine counters add and read", "[state_machine]") {
   Replica r;
   CHECK(results::counter_get(r.query(queries::counter_get("delivered"))) == 0);
