@@ -27,7 +27,8 @@ using codec::MalformedError;
 using codec::Reader;
 using codec::Writer;
 
-constexpr std::uint8_t kSnapshotVersion = 1;
+// 2: queue items carry their attachment. Version 1 snapshots still load.
+constexpr std::uint8_t kSnapshotVersion = 2;
 
 Writer ok(std::size_t reserve = 0) {
   Writer w(1 + reserve);
@@ -167,15 +168,18 @@ std::string StateMachine::execute(std::string_view command) {
       }
       return std::move(ok(kMaxVarintBytes).varint(removed)).take();
     }
-    case Opcode::QueuePush: {
+    case Opcode::QueuePush:
+    case Opcode::QueuePushAttached: {
       std::string_view name = r.bytes();
       std::string_view payload = r.bytes();
+      std::string_view attachment = op == Opcode::QueuePushAttached ? r.bytes() : std::string_view{};
       r.expect_end();
       auto q = queues_.find(name);
       if (q == queues_.end()) q = queues_.emplace(std::string(name), Queue{}).first;
       ElementId id = next_element_id_++;
-      q->second.items.emplace(id, QueueItem{std::string(payload), 0, 0, 0});
+      q->second.items.emplace(id, QueueItem{std::string(payload), std::string(attachment), 0, 0, 0});
       q->second.ready.insert(id);
+      if (!attachment.empty()) attachments_.emplace(attachment);
       return std::move(ok(kMaxVarintBytes).varint(id)).take();
     }
     case Opcode::QueueTake: {
@@ -197,7 +201,7 @@ std::string StateMachine::execute(std::string_view command) {
       std::size_t bytes = kMaxVarintBytes;
       auto it = queue.ready.begin();
       for (std::size_t i = 0; i < count; ++i, ++it)
-        bytes += 3 * kMaxVarintBytes + queue.items.at(*it).payload.size();
+        bytes += 4 * kMaxVarintBytes + queue.items.at(*it).payload.size() + queue.items.at(*it).attachment.size();
       Writer w = ok(bytes);
       w.varint(count);
       // A zero lease would hand the item out again at once; one ms at least.
@@ -207,7 +211,7 @@ std::string StateMachine::execute(std::string_view command) {
         queue.ready.erase(queue.ready.begin());
         QueueItem& item = queue.items.at(id);
         item.lease_until = lease_until;
-        w.varint(id).varint(item.takes).bytes(item.payload);
+        w.varint(id).varint(item.takes).bytes(item.payload).bytes(item.attachment);
         ++item.takes;
         queue.pending.emplace(lease_until, id);
       }
@@ -222,6 +226,11 @@ std::string StateMachine::execute(std::string_view command) {
       auto item = q->second.items.find(id);
       if (item == q->second.items.end()) return ok_flag(false);
       q->second.unindex(id, item->second);
+      if (const std::string& attachment = item->second.attachment; !attachment.empty()) {
+        attachments_.erase(attachments_.find(attachment));
+        // Released once no live item names it any more.
+        if (attachments_.count(attachment) == 0) released_.push_back(attachment);
+      }
       q->second.items.erase(item);
       if (q->second.items.empty()) queues_.erase(q);
       return ok_flag(true);
@@ -290,6 +299,7 @@ std::string StateMachine::execute(std::string_view command) {
     case Opcode::QueueStatus:
     case Opcode::QueueItem:
     case Opcode::CounterGet:
+    case Opcode::AttachmentLive:
       return error("a query was proposed as a command (opcode " + std::to_string(int(op)) + ")");
   }
   return error("unknown command opcode " + std::to_string(int(op)));
@@ -385,6 +395,11 @@ std::string StateMachine::query(std::string_view query) const {
         auto c = counters_.find(name);
         return std::move(ok(kMaxVarintBytes).zigzag(c == counters_.end() ? 0 : c->second)).take();
       }
+      case Opcode::AttachmentLive: {
+        std::string_view attachment = r.bytes();
+        r.expect_end();
+        return ok_flag(attachments_.find(attachment) != attachments_.end());
+      }
       default:
         return error("not a query opcode " + std::to_string(int(op)));
     }
@@ -404,7 +419,8 @@ std::string StateMachine::snapshot() const {
   }
   for (const auto& [name, queue] : queues_) {
     bytes += 2 * kMaxVarintBytes + name.size();
-    for (const auto& [id, item] : queue.items) bytes += 5 * kMaxVarintBytes + item.payload.size();
+    for (const auto& [id, item] : queue.items)
+      bytes += 6 * kMaxVarintBytes + item.payload.size() + item.attachment.size();
   }
   for (const auto& [name, value] : counters_) bytes += 2 * kMaxVarintBytes + name.size();
 
@@ -421,7 +437,8 @@ std::string StateMachine::snapshot() const {
   for (const auto& [name, queue] : queues_) {
     w.bytes(name).varint(queue.items.size());
     for (const auto& [id, item] : queue.items)
-      w.varint(id).varint(item.visible_at).varint(item.lease_until).varint(item.takes).bytes(item.payload);
+      w.varint(id).varint(item.visible_at).varint(item.lease_until).varint(item.takes).bytes(item.payload).bytes(
+          item.attachment);
   }
   w.varint(counters_.size());
   for (const auto& [name, value] : counters_) w.bytes(name).zigzag(value);
@@ -430,7 +447,8 @@ std::string StateMachine::snapshot() const {
 
 void StateMachine::restore(std::string_view snapshot) {
   Reader r(snapshot);
-  if (r.u8() != kSnapshotVersion) throw MalformedError("unsupported state machine snapshot version");
+  const std::uint8_t version = r.u8();
+  if (version != 1 && version != kSnapshotVersion) throw MalformedError("unsupported state machine snapshot version");
   StateMachine restored;
   restored.last_applied_ = r.varint();
   restored.clock_ms_ = r.varint();
@@ -457,6 +475,8 @@ void StateMachine::restore(std::string_view snapshot) {
       item.lease_until = r.varint();
       item.takes = static_cast<std::uint32_t>(r.varint());
       item.payload = std::string(r.bytes());
+      if (version >= 2) item.attachment = std::string(r.bytes());
+      if (!item.attachment.empty()) restored.attachments_.insert(item.attachment);
       if (id >= restored.next_element_id_) throw MalformedError("queue item id past the next id");
       if (!queue.items.emplace(id, std::move(item)).second) throw MalformedError("duplicate queue item id");
     }

@@ -33,6 +33,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "store/raft_types.hpp"
 #include "store/state_machine_commands.hpp"
@@ -60,6 +61,12 @@ class StateMachine {
   void restore(std::string_view snapshot);
 
   Index last_applied() const noexcept { return last_applied_; }
+
+  // Attachments of the items acked since the last call (every replica
+  // reports the same ones, at the same entries): the node deletes its copy
+  // of each blob. Not part of the state: a restore forgets them (the blob
+  // sweep finds what they named).
+  std::vector<std::string> take_released_attachments() { return std::exchange(released_, {}); }
   TimeMs clock_ms() const noexcept { return clock_ms_; }
 
  private:
@@ -69,6 +76,7 @@ class StateMachine {
   };
   struct QueueItem {
     std::string payload;
+    std::string attachment;  // empty: none
     TimeMs visible_at = 0;   // retry time; 0 when pushed
     TimeMs lease_until = 0;  // 0: not leased since the last requeue or push
     std::uint32_t takes = 0;
@@ -100,6 +108,8 @@ class StateMachine {
   std::map<std::string, std::map<std::string, std::string, std::less<>>, std::less<>> hashes_;
   std::map<std::string, Queue, std::less<>> queues_;
   std::map<std::string, std::int64_t, std::less<>> counters_;
+  std::multiset<std::string, std::less<>> attachments_;  // of live items
+  std::vector<std::string> released_;
 };
 
 }  // namespace slimfaas::store

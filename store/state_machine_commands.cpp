@@ -91,6 +91,11 @@ std::string queue_push(std::string_view queue, std::string_view payload) {
   w.bytes(queue).bytes(payload);
   return std::move(w).take();
 }
+std::string queue_push(std::string_view queue, std::string_view payload, std::string_view attachment) {
+  Writer w = start(Opcode::QueuePushAttached, queue.size() + payload.size() + attachment.size());
+  w.bytes(queue).bytes(payload).bytes(attachment);
+  return std::move(w).take();
+}
 std::string queue_take(std::string_view queue, std::uint32_t max_items, TimeMs now_ms,
                        std::uint64_t lease_ms) {
   Writer w = start(Opcode::QueueTake, queue.size());
@@ -158,6 +163,12 @@ std::string counter_get(std::string_view counter) {
   return std::move(w).take();
 }
 
+std::string attachment_live(std::string_view attachment) {
+  Writer w = start(Opcode::AttachmentLive, attachment.size());
+  w.bytes(attachment);
+  return std::move(w).take();
+}
+
 }  // namespace queries
 
 namespace results {
@@ -195,6 +206,7 @@ std::vector<TakenItem> queue_take(std::string_view result) {
       item.id = r.varint();
       item.try_number = static_cast<std::uint32_t>(r.varint());
       item.payload = std::string(r.bytes());
+      item.attachment = std::string(r.bytes());
     }
     return items;
   });
@@ -260,6 +272,9 @@ std::optional<QueueItemState> queue_item(std::string_view result) {
 }
 std::int64_t counter_get(std::string_view result) {
   return decode(result, [](Reader& r) { return r.zigzag(); });
+}
+bool attachment_live(std::string_view result) {
+  return decode(result, [](Reader& r) { return r.u8() != 0; });
 }
 
 }  // namespace results

@@ -44,6 +44,7 @@ struct TakenItem {
   ElementId id = 0;
   std::uint32_t try_number = 0;  // 0 on the first take, +1 on each later take
   std::string payload;
+  std::string attachment;  // a blob kept beside the log (store/blob_store.hpp), or empty
 
   friend bool operator==(const TakenItem&, const TakenItem&) = default;
 };
@@ -88,6 +89,11 @@ std::string hash_clear(std::string_view hash);
 
 // Appends to the queue's tail; visible at once.
 std::string queue_push(std::string_view queue, std::string_view payload);
+// The same, with the id of a blob kept beside the log (a large body): the
+// item carries it, and once the item is acked every replica reports it
+// released (StateMachine::take_released_attachments), so each node deletes
+// its copy. Results decode with results::queue_push.
+std::string queue_push(std::string_view queue, std::string_view payload, std::string_view attachment);
 // Takes up to max_items visible items in push order, leased until
 // now_ms + lease_ms: invisible to other takes until acked, requeued, or the
 // lease ends (then visible again; the next take is the next try).
@@ -120,6 +126,9 @@ std::string hash_get_all(std::string_view hash);
 std::string queue_status(std::string_view queue, TimeMs now_ms);
 std::string queue_item(std::string_view queue, ElementId id, TimeMs now_ms);
 std::string counter_get(std::string_view counter);
+// Whether a live queue item carries this attachment (the blob sweep asks
+// before it deletes an old blob).
+std::string attachment_live(std::string_view attachment);
 
 }  // namespace queries
 
@@ -150,6 +159,7 @@ std::map<std::string, std::string> hash_get_all(std::string_view result);
 QueueStatus queue_status(std::string_view result);
 std::optional<QueueItemState> queue_item(std::string_view result);
 std::int64_t counter_get(std::string_view result);
+bool attachment_live(std::string_view result);
 
 }  // namespace results
 
@@ -167,6 +177,7 @@ enum class Opcode : std::uint8_t {
   QueueRequeue = 9,
   CounterAdd = 10,
   Batch = 11,
+  QueuePushAttached = 12,
   // queries
   KvGet = 64,
   HashGet = 65,
@@ -174,6 +185,7 @@ enum class Opcode : std::uint8_t {
   QueueStatus = 67,
   QueueItem = 68,
   CounterGet = 69,
+  AttachmentLive = 70,
 };
 
 }  // namespace slimfaas::store

@@ -106,10 +106,10 @@ TEST_CASE("state machine queues hand out items in push order and ack removes the
   CHECK(other < c);
 
   auto first = results::queue_take(r.apply(commands::queue_take("q", 2, 1000, 30'000)));
-  CHECK(first == std::vector<TakenItem>{{a, 0, "a"}, {b, 0, "b"}});
+  CHECK(first == std::vector<TakenItem>{{a, 0, "a", ""}, {b, 0, "b", ""}});
   // Taken items are invisible to the next take.
   auto second = results::queue_take(r.apply(commands::queue_take("q", 5, 1000, 30'000)));
-  CHECK(second == std::vector<TakenItem>{{c, 0, "c"}});
+  CHECK(second == std::vector<TakenItem>{{c, 0, "c", ""}});
   CHECK(results::queue_take(r.apply(commands::queue_take("q", 5, 1000, 30'000))).empty());
   CHECK(results::queue_take(r.apply(commands::queue_take("missing", 5, 1000, 30'000))).empty());
 
@@ -125,17 +125,17 @@ TEST_CASE("state machine lease expiry makes an item visible again as the next tr
   ElementId a = results::queue_push(r.apply(commands::queue_push("q", "a")));
   ElementId b = results::queue_push(r.apply(commands::queue_push("q", "b")));
   CHECK(results::queue_take(r.apply(commands::queue_take("q", 1, 1000, 500))) ==
-        std::vector<TakenItem>{{a, 0, "a"}});
+        std::vector<TakenItem>{{a, 0, "a", ""}});
   CHECK(results::queue_item(r.query(queries::queue_item("q", a, 1000))) ==
         QueueItemState{QueueItemState::Phase::InFlight, 1, 1500});
   // Before the lease ends only b is visible.
   CHECK(results::queue_take(r.apply(commands::queue_take("q", 5, 1499, 500))) ==
-        std::vector<TakenItem>{{b, 0, "b"}});
+        std::vector<TakenItem>{{b, 0, "b", ""}});
   CHECK(results::queue_status(r.query(queries::queue_status("q", 1499))) == QueueStatus{0, 2, 0});
   CHECK(results::queue_status(r.query(queries::queue_status("q", 1500))) == QueueStatus{1, 1, 0});
   // At the lease's end a comes back, counted as its second try.
   CHECK(results::queue_take(r.apply(commands::queue_take("q", 5, 1500, 500))) ==
-        std::vector<TakenItem>{{a, 1, "a"}});
+        std::vector<TakenItem>{{a, 1, "a", ""}});
 }
 
 TEST_CASE("state machine requeues an item at a time and ignores stale requeues", "[state_machine]") {
@@ -154,14 +154,14 @@ TEST_CASE("state machine requeues an item at a time and ignores stale requeues",
         QueueItemState{QueueItemState::Phase::WaitingRetry, 1, 5000});
   // Waiting for its retry time: b goes first.
   CHECK(results::queue_take(r.apply(commands::queue_take("q", 5, 4999, 30'000))) ==
-        std::vector<TakenItem>{{b, 0, "b"}});
+        std::vector<TakenItem>{{b, 0, "b", ""}});
   // At the retry time a is back, as try 1.
   CHECK(results::queue_take(r.apply(commands::queue_take("q", 5, 5000, 100))) ==
-        std::vector<TakenItem>{{a, 1, "a"}});
+        std::vector<TakenItem>{{a, 1, "a", ""}});
   // The lease of try 1 ends and a is taken again (try 2); the late outcome of
   // try 1 must not disturb try 2.
   CHECK(results::queue_take(r.apply(commands::queue_take("q", 5, 5100, 100))) ==
-        std::vector<TakenItem>{{a, 2, "a"}});
+        std::vector<TakenItem>{{a, 2, "a", ""}});
   CHECK(results::queue_requeue(r.apply(commands::queue_requeue("q", a, 1, 9000))) == RequeueOutcome::Stale);
   CHECK(results::queue_item(r.query(queries::queue_item("q", a, 5100)))->phase ==
         QueueItemState::Phase::InFlight);
@@ -204,6 +204,41 @@ TEST_CASE("state machine applies a batch in order, each command with its own res
   reference.restore(before);
   CHECK(results::counter_get(r.query(queries::counter_get("c"))) ==
         results::counter_get(reference.query(queries::counter_get("c"))));
+}
+
+TEST_CASE("state machine releases an item's attachment when the item is acked, on every replica", "[state_machine]") {
+  Replica r;
+  const std::string blob = "0123456789abcdef0123456789abcdef";
+  ElementId a = results::queue_push(r.apply(commands::queue_push("q", "meta", blob)));
+  ElementId plain = results::queue_push(r.apply(commands::queue_push("q", "small")));
+  auto taken = results::queue_take(r.apply(commands::queue_take("q", 5, 1000, 30'000)));
+  CHECK(taken == std::vector<TakenItem>{{a, 0, "meta", blob}, {plain, 0, "small", ""}});
+  CHECK(results::attachment_live(r.query(queries::attachment_live(blob))));
+  CHECK(r.machine.take_released_attachments().empty());
+
+  // It survives a snapshot, and a requeue does not release it.
+  Replica copy;
+  copy.machine.restore(r.machine.snapshot());
+  CHECK(results::attachment_live(copy.query(queries::attachment_live(blob))));
+  results::queue_requeue(r.apply(commands::queue_requeue("q", a, 0, 0)));
+  CHECK(r.machine.take_released_attachments().empty());
+
+  CHECK(results::queue_ack(r.apply(commands::queue_ack("q", plain))));
+  CHECK(r.machine.take_released_attachments().empty());
+  CHECK(results::queue_ack(r.apply(commands::queue_ack("q", a))));
+  CHECK(r.machine.take_released_attachments() == std::vector<std::string>{blob});
+  CHECK(r.machine.take_released_attachments().empty());  // reported once
+  CHECK_FALSE(results::attachment_live(r.query(queries::attachment_live(blob))));
+  CHECK(results::queue_ack(copy.apply(commands::queue_ack("q", a))));
+  CHECK(copy.machine.take_released_attachments() == std::vector<std::string>{blob});
+
+  // Two items naming the same blob: released with the last of them.
+  ElementId x = results::queue_push(r.apply(commands::queue_push("q", "1", blob)));
+  ElementId y = results::queue_push(r.apply(commands::queue_push("q", "2", blob)));
+  results::queue_ack(r.apply(commands::queue_ack("q", x)));
+  CHECK(r.machine.take_released_attachments().empty());
+  results::queue_ack(r.apply(commands::queue_ack("q", y)));
+  CHECK(r.machine.take_released_attachments() == std::vector<std::string>{blob});
 }
 
 TEST_CASE("state machine counters add and read", "[state_machine]") {
@@ -353,7 +388,7 @@ struct ReferenceModel {
     for (Item& item : queues[q]) {
       if (out.size() == max) break;
       if (item.available_at() > clock) continue;
-      out.push_back({item.id, item.takes, item.payload});
+      out.push_back({item.id, item.takes, item.payload, ""});
       item.takes++;
       item.lease_until = clock + std::max<std::uint64_t>(lease, 1);
     }
