@@ -7,9 +7,9 @@
 #include <exception>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <random>
 
 #include "actors/async_api.hpp"
+#include "actors/random_id.hpp"
 #include "actors/messages.hpp"
 #include "actors/slimdata_http.hpp"
 #include "actors/slimdata.hpp"
@@ -33,19 +33,10 @@ constexpr std::size_t max_data_value_bytes = 1 << 20;
 // (SlimFaas's) keeps a user's id from ever naming one of those.
 constexpr std::string_view data_set_key_prefix = "data:set:";
 
-// Seeded from 128 bits of the OS's entropy: generated ids must not collide
-// across nodes and restarts, which one 32-bit seed would allow.
-std::mt19937_64 seeded_random() {
-  std::random_device device;
-  std::seed_seq seed{device(), device(), device(), device()};
-  return std::mt19937_64(seed);
-}
-
 struct ApiState {
   static inline const char* name = "api";
   ApiSetup setup;
   std::uint64_t handled = 0;
-  std::mt19937_64 random = seeded_random();  // generated data-set ids
 };
 
 using Self = caf::stateful_actor<ApiState>*;
@@ -79,18 +70,6 @@ std::string data_set_key(std::string_view id) {
   std::string key(data_set_key_prefix);
   key.append(id);
   return key;
-}
-
-// 32 lowercase hex characters, like SlimFaas's Guid.ToString("N").
-std::string generate_data_set_id(std::mt19937_64& random) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string id;
-  id.reserve(32);
-  for (int half = 0; half < 2; ++half) {
-    std::uint64_t bits = random();
-    for (int i = 0; i < 16; ++i, bits >>= 4) id.push_back(digits[bits & 0xf]);
-  }
-  return id;
 }
 
 // Sends one command (propose_atom) or query (read_atom) to SlimData and
@@ -208,7 +187,7 @@ void handle_data_sets(Self self, ApiCall& call) {
                             "SlimData's state machine, which it does not offer yet"));
   }
   std::string id = call.request.route.name;
-  if (id.empty()) id = generate_data_set_id(self->state.random);
+  if (id.empty()) id = random_hex_id();
   set_data(self, call, std::move(id));
 }
 
@@ -315,9 +294,9 @@ void handle(Self self, ApiCall& call) {
     case RouteKind::data_sets:
       return handle_data_sets(self, call);
     case RouteKind::function_async:
-      return async::accept(self, async::ApiContext{table, setup.slimdata}, call);
+      return async::accept(self, async::ApiContext{table, setup.slimdata, setup.async_side_body_bytes, setup.blob_timeout}, call);
     case RouteKind::async_callback:
-      return async::callback(self, async::ApiContext{table, setup.slimdata}, call);
+      return async::callback(self, async::ApiContext{table, setup.slimdata, setup.async_side_body_bytes, setup.blob_timeout}, call);
     case RouteKind::publish_event:
       return call.reply(error(501, "not_implemented",
                               std::string(net::to_string(route.kind)) + " needs SlimData, which this node does not run yet"));

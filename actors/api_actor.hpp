@@ -20,6 +20,10 @@ struct ApiSetup {
   // SlimData's node actor (actors/slimdata.hpp); null when SlimData is not
   // configured here, then /data/* answers 503 and /debug/raft 404.
   caf::actor slimdata;
+  // Async bodies over this size are stored beside the log (0: never), and
+  // how long one node may take to store a chunk of one.
+  std::uint64_t async_side_body_bytes = 65536;
+  std::chrono::milliseconds blob_timeout{5000};
 };
 
 caf::actor spawn_api_actor(caf::actor_system& system, ApiSetup setup);

@@ -4,6 +4,8 @@
 
 #include "actors/async_item.hpp"
 #include "actors/async_policy.hpp"
+#include "actors/blob_actor.hpp"
+#include "actors/random_id.hpp"
 #include "actors/slimdata.hpp"
 #include "actors/slimdata_http.hpp"
 #include "net/http_error.hpp"
@@ -40,6 +42,29 @@ ApiResponse unknown_function(const std::string& name) {
   return error(404, "function_not_found", "no function named '" + name + "'");
 }
 
+// Commits the push and answers 202 with the element id.
+void push(caf::event_based_actor* self, caf::actor slimdata, std::string command, net::ApiCallback reply,
+          std::string name) {
+  self->request(slimdata, ask_local_node, propose_atom::value, std::move(command))
+      .then(
+          [reply, name](const SlimDataReply& answer) {
+            if (!answer.ok()) return reply(slimdata_refusal(answer, "the call"));
+            try {
+              const auto id = store::results::queue_push(answer.value);
+              auto r = empty(202);
+              r.headers.emplace_back("SlimFaas-Element-Id", std::to_string(id));
+              reply(std::move(r));
+            } catch (const std::exception& e) {
+              // An already-applied result carries no id: the caller may retry.
+              spdlog::warn("async {}: queue_push result: {}", name, e.what());
+              reply(error(503, "retry", std::string("the call's commit could not be confirmed: ") + e.what()));
+            }
+          },
+          [reply](caf::error& err) {
+            reply(error(503, "no_quorum", "SlimData did not answer; the call may not be queued: " + caf::to_string(err)));
+          });
+}
+
 }  // namespace
 
 void accept(caf::event_based_actor* self, const ApiContext& context, ApiCall& call) {
@@ -54,28 +79,27 @@ void accept(caf::event_based_actor* self, const ApiContext& context, ApiCall& ca
   queued.method = std::move(request.method);
   queued.target = request.route.path + request.route.query;
   queued.headers = std::move(request.headers);
-  queued.body = std::move(request.body);
-  std::string command = store::commands::queue_push(queue_name(name), encode(queued));
-  queued = {};  // the command holds the only copy of the body now
-
-  self->request(context.slimdata, ask_local_node, propose_atom::value, std::move(command))
-      .then(
-          [reply = call.reply, name](const SlimDataReply& answer) {
-            if (!answer.ok()) return reply(slimdata_refusal(answer, "the call"));
-            try {
-              const auto id = store::results::queue_push(answer.value);
-              auto r = empty(202);
-              r.headers.emplace_back("SlimFaas-Element-Id", std::to_string(id));
-              reply(std::move(r));
-            } catch (const std::exception& e) {
-              // An already-applied result carries no id: the caller may retry.
-              spdlog::warn("async {}: queue_push result: {}", name, e.what());
-              reply(error(503, "retry", std::string("the call's commit could not be confirmed: ") + e.what()));
-            }
-          },
-          [reply = call.reply](caf::error& err) {
-            reply(error(503, "no_quorum", "SlimData did not answer; the call may not be queued: " + caf::to_string(err)));
-          });
+  if (context.side_body_bytes == 0 || request.body.size() <= context.side_body_bytes) {
+    queued.body = std::move(request.body);
+    std::string command = store::commands::queue_push(queue_name(name), encode(queued));
+    queued = {};  // the command holds the only copy of the body now
+    return push(self, context.slimdata, std::move(command), call.reply, name);
+  }
+  // A large body: stored beside the log on a majority first, so that its
+  // bytes never sit in the log ahead of small calls' entries; the entry
+  // only names it.
+  auto body = std::make_shared<const std::string>(std::move(request.body));
+  const std::string blob = random_hex_id();
+  std::string command = store::commands::queue_push(queue_name(name), encode(queued), blob);
+  upload_blob(self, context.slimdata, blob, std::move(body), context.blob_timeout,
+              [self, slimdata = context.slimdata, command = std::move(command), reply = call.reply, name](
+                  bool stored, const std::string& why) mutable {
+                if (!stored)
+                  return reply(error(503, "body_not_stored",
+                                     "the body could not be stored on a majority of SlimData nodes; the call is not "
+                                     "queued: " + why));
+                push(self, slimdata, std::move(command), std::move(reply), std::move(name));
+              });
 }
 
 void callback(caf::event_based_actor* self, const ApiContext& context, ApiCall& call) {

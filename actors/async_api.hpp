@@ -21,6 +21,8 @@ namespace slimfaas::actors::async {
 struct ApiContext {
   std::shared_ptr<const FunctionTable> functions;
   caf::actor slimdata;  // null: SlimData is not configured on this node
+  std::uint64_t side_body_bytes = 65536;     // larger bodies go beside the log (0: never)
+  std::chrono::milliseconds blob_timeout{5000};  // per chunk and node
 };
 
 void accept(caf::event_based_actor* self, const ApiContext& context, ApiCall& call);

@@ -9,6 +9,7 @@
 
 #include "actors/async_item.hpp"
 #include "actors/async_policy.hpp"
+#include "actors/blob_actor.hpp"
 #include "actors/inspector_actor.hpp"
 #include "actors/messages.hpp"
 #include "actors/slimdata.hpp"
@@ -176,6 +177,17 @@ void finish(Self self, ElementId id, const async::Decision& decision) {
   pump(self);
 }
 
+void on_attempt(Self self, std::uint64_t generation, ElementId id, std::uint8_t error, unsigned status,
+                std::int64_t elapsed_us);
+
+void deliver(Self self, std::uint64_t generation, ElementId id, net::ClientRequest out) {
+  auto me = caf::actor_cast<caf::actor>(self);
+  self->state.setup.client->send(std::move(out), [me, generation, id](net::ClientResponse r) {
+    caf::anon_send(me, attempt_atom::value, generation, id, static_cast<std::uint8_t>(r.error), r.status,
+                   static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(r.elapsed).count()));
+  });
+}
+
 void send_attempt(Self self, store::TakenItem& item, net::Admission admission) {
   auto& s = self->state;
   const auto id = item.id;
@@ -208,12 +220,23 @@ void send_attempt(Self self, store::TakenItem& item, net::Admission admission) {
   out.headers.emplace_back("Slimfaas-Last-Try", async::is_last_try(s.setup.policy, item.try_number) ? "true" : "false");
   out.body = std::move(request.body);
   out.timeout = async::attempt_timeout(s.setup.policy);
-  auto me = caf::actor_cast<caf::actor>(self);
   const auto generation = s.generation;
-  s.setup.client->send(std::move(out), [me, generation, id](net::ClientResponse r) {
-    caf::anon_send(me, attempt_atom::value, generation, id, static_cast<std::uint8_t>(r.error), r.status,
-                   static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(r.elapsed).count()));
-  });
+  if (item.attachment.empty()) return deliver(self, generation, id, std::move(out));
+  // A side-stored body: read from this node, else from a peer (a new leader
+  // may not hold it). Unreadable everywhere reachable: a failed attempt,
+  // retried as configured.
+  auto pending = std::make_shared<net::ClientRequest>(std::move(out));
+  fetch_blob(self, s.setup.slimdata, std::move(item.attachment), s.setup.blob_timeout,
+             [self, generation, id, pending](std::shared_ptr<std::string> body) {
+               auto& s = self->state;
+               if (generation != s.generation || s.attempts.count(id) == 0) return;
+               if (!body) {
+                 spdlog::warn("async {}: element {}: its body is on no reachable node", s.setup.function, id);
+                 return on_attempt(self, generation, id, static_cast<std::uint8_t>(net::ClientResponse::Error::io), 0, 0);
+               }
+               pending->body = std::move(*body);
+               deliver(self, generation, id, std::move(*pending));
+             });
 }
 
 void after_look(Self self) {
@@ -551,7 +574,7 @@ void AsyncQueues::stop() {
 
 AsyncQueues start_async_queues(caf::actor_system& system, const FunctionTable& functions,
                                const std::vector<k8s::FunctionDefinition>& definitions, caf::actor slimdata,
-                               net::metrics::Registry& registry,
+                               net::metrics::Registry& registry, std::chrono::milliseconds blob_timeout,
                                caf::actor inspector) {
   AsyncQueues queues;
   queues.client = std::make_shared<net::HttpClient>();
@@ -566,6 +589,7 @@ AsyncQueues start_async_queues(caf::actor_system& system, const FunctionTable& f
     setup.slimdata = slimdata;
     setup.client = queues.client;
     setup.metrics = metrics(definition.name);
+    setup.blob_timeout = blob_timeout;
     auto actor = spawn_async_queue(system, std::move(setup));
     register_actor(inspector, "queue", definition.name, actor);
     queues.actors.push_back(std::move(actor));

@@ -67,6 +67,7 @@ struct AsyncQueueSetup {
   std::shared_ptr<net::HttpClient> client;
   AsyncQueueMetrics metrics;
   std::uint32_t max_take = 64;                      // items per take
+  std::chrono::milliseconds blob_timeout{5000};     // reading a side-stored body from a node
 };
 
 caf::actor spawn_async_queue(caf::actor_system& system, AsyncQueueSetup setup);
@@ -82,7 +83,7 @@ struct AsyncQueues {
 
 AsyncQueues start_async_queues(caf::actor_system& system, const FunctionTable& functions,
                                const std::vector<k8s::FunctionDefinition>& definitions, caf::actor slimdata,
-                               net::metrics::Registry& registry,
+                               net::metrics::Registry& registry, std::chrono::milliseconds blob_timeout,
                                caf::actor inspector);
 
 }  // namespace slimfaas::actors

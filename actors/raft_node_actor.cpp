@@ -12,6 +12,7 @@
 #include <optional>
 #include <spdlog/spdlog.h>
 
+#include "actors/blob_actor.hpp"
 #include "actors/raft_wire.hpp"
 #include "store/raft_core.hpp"
 #include "store/raft_log.hpp"
@@ -72,6 +73,10 @@ const std::string snapshot_file_marker{"\0slimfaas-snapshot-file\0", 24};
 
 std::filesystem::path snapshot_directory(const std::filesystem::path& log_directory) {
   return log_directory.string() + ".snapshots";
+}
+
+std::filesystem::path blob_directory(const std::filesystem::path& log_directory) {
+  return log_directory.string() + ".blobs";
 }
 
 std::string snapshot_file_name(Index index) { return "snapshot-" + std::to_string(index) + ".bin"; }
@@ -230,11 +235,16 @@ struct RaftNodeState {
   store::StateMachine machine;
   caf::actor writer;
   caf::actor snapshot_writer;
+  caf::actor blobs;  // side-stored bodies (actors/blob_actor.hpp)
   Role role = Role::Follower;
   NodeId leader = 0;
 
   std::map<NodeId, caf::actor> peers;                // connected, hello sent
   std::map<caf::actor_addr, NodeId> authenticated;   // senders that said a valid hello
+  // Their processes: any actor there may ask what a local actor may
+  // (forwarded proposals, side-stored bodies); Raft messages still come only
+  // from the peer's node actor itself.
+  std::map<caf::node_id, NodeId> authenticated_nodes;
   bool persisting = false;
   std::optional<store::Ready> in_flight;             // persisting now
 
@@ -317,6 +327,9 @@ void apply_committed(Self self, store::Ready& ready) {
     if (it != s.reads.end()) it->second.index = rs.index;
   }
   serve_reads_up_to(self, s.machine.last_applied());
+  // Acked items' side-stored bodies: this node's copies go.
+  if (auto released = s.machine.take_released_attachments(); !released.empty())
+    self->send(s.blobs, blob_drop_atom::value, std::move(released));
   if (!ready.committed_entries.empty() || ready.snapshot)
     for (const auto& subscriber : s.subscribers)
       self->send(subscriber, applied_atom::value, static_cast<std::uint64_t>(s.machine.last_applied()));
@@ -578,7 +591,7 @@ bool too_many_requests(Self self) {
 bool trusted_sender(Self self) {
   auto sender = self->current_sender();
   if (!sender || sender->node() == self->node()) return true;
-  return self->state.authenticated.count(caf::actor_cast<caf::actor_addr>(sender)) != 0;
+  return self->state.authenticated_nodes.count(sender->node()) != 0;
 }
 
 caf::message_handler common_handlers(Self self) {
@@ -606,6 +619,7 @@ caf::message_handler common_handlers(Self self) {
           return;
         }
         s.authenticated[sender] = from;
+        s.authenticated_nodes[sender.node()] = from;
         spdlog::info("slimdata: node {} accepted peer {}", s.setup.id, from);
       },
       [=](peer_atom, NodeId id, caf::actor& handle) {
@@ -633,6 +647,24 @@ caf::message_handler common_handlers(Self self) {
         SlimDataReply r;
         r.value = self->state.machine.query(query);
         return r;
+      },
+      // Side-stored bodies (actors/blob_actor.hpp): the blob actor answers.
+      [=](blob_put_atom atom, std::string& id, std::uint64_t offset, std::uint64_t total, std::string& chunk) {
+        if (!trusted_sender(self)) return self->make_response_promise().deliver(static_cast<std::uint8_t>(BlobPut::refused));
+        self->delegate(self->state.blobs, atom, std::move(id), offset, total, std::move(chunk));
+      },
+      [=](blob_get_atom atom, std::string& id) {
+        if (!trusted_sender(self)) return self->make_response_promise().deliver(false, std::string());
+        self->delegate(self->state.blobs, atom, std::move(id));
+      },
+      [=](blob_targets_atom) -> caf::result<std::vector<caf::actor>, std::uint64_t> {
+        auto& s = self->state;
+        auto sender = self->current_sender();
+        if (sender && sender->node() != self->node()) return caf::make_error(caf::sec::unexpected_message);
+        std::vector<caf::actor> nodes{caf::actor_cast<caf::actor>(self)};
+        for (const auto& [_, handle] : s.peers) nodes.push_back(handle);
+        return caf::result<std::vector<caf::actor>, std::uint64_t>(std::move(nodes),
+                                                                  static_cast<std::uint64_t>(s.setup.peers.size() + 1));
       },
       [=](status_atom) -> std::string { return status_json(self).dump(); },
       [=](subscribe_atom, caf::actor& subscriber) {
@@ -719,6 +751,10 @@ caf::behavior raft_node(Self self, RaftNodeSetup setup, std::shared_ptr<store::R
   s.writer = self->spawn<caf::detached + caf::linked>(log_writer, log);
   s.snapshot_writer =
       self->spawn<caf::detached + caf::linked>(snapshot_writer, s.writer, snapshot_directory(s.setup.directory));
+  BlobStoreSetup blobs;
+  blobs.store = std::make_shared<store::BlobStore>(blob_directory(s.setup.directory), s.setup.max_blob_bytes, s.setup.sync);
+  blobs.node = caf::actor_cast<caf::actor>(self);
+  s.blobs = self->spawn<caf::detached + caf::linked>(blob_store_actor, std::move(blobs));
   for (const auto& [id, address] : s.setup.peers) self->spawn<caf::detached + caf::linked>(peer_connector, caf::actor_cast<caf::actor>(self), id, address);
   self->set_down_handler([=](caf::down_msg& down) {
     auto& s = self->state;
@@ -730,6 +766,7 @@ caf::behavior raft_node(Self self, RaftNodeSetup setup, std::shared_ptr<store::R
       s.peers.erase(it);
       for (auto a = s.authenticated.begin(); a != s.authenticated.end();)
         a = a->second == id ? s.authenticated.erase(a) : std::next(a);
+      std::erase_if(s.authenticated_nodes, [id](const auto& entry) { return entry.second == id; });
       self->spawn<caf::detached + caf::linked>(peer_connector, caf::actor_cast<caf::actor>(self), id,
                                                s.setup.peers.at(id));
       break;

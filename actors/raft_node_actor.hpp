@@ -48,6 +48,9 @@ struct RaftNodeSetup {
   std::size_t snapshot_interval_entries = 10000;
   std::size_t max_entry_bytes = 16u << 20;
   std::size_t max_pending_requests = 100000;
+  // Large async bodies kept beside the log, in <directory>.blobs/
+  // (actors/blob_actor.hpp).
+  std::uint64_t max_blob_bytes = 1u << 30;
   std::uint64_t seed = 0;  // election timeouts; 0: from the node id and the clock
 };
 

@@ -190,9 +190,15 @@ const std::vector<Setting>& settings() {
          c.server.limits.max_api_body_bytes = static_cast<std::uint64_t>(parse_int("max-api-body-bytes", v, 0, INT64_MAX));
        }},
       {"max-async-body-bytes", {"SlimFaas__MaxAsyncBodyBytes"}, "1048576",
-       "larger /async-function bodies get 413 (each is queued whole in SlimData)",
+       "larger /async-function bodies get 413",
        [](NodeConfig& c, const std::string& v) {
          c.server.limits.max_async_body_bytes = static_cast<std::uint64_t>(parse_int("max-async-body-bytes", v, 0, 1 << 30));
+       }},
+      {"async-side-body-bytes", {"SlimFaas__AsyncSideBodyBytes"}, "65536",
+       "larger /async-function bodies are stored beside the Raft log on a majority of nodes, so they never hold up "
+       "small calls' commits (0: every body goes into its log entry)",
+       [](NodeConfig& c, const std::string& v) {
+         c.async_side_body_bytes = static_cast<std::uint64_t>(parse_int("async-side-body-bytes", v, 0, 1 << 30));
        }},
       {"max-connections", {"SlimFaas__MaxConnections"}, "10000", "more client connections get 503 and are closed",
        [](NodeConfig& c, const std::string& v) {

@@ -46,6 +46,9 @@ struct NodeConfig {
   int slimdata_request_timeout_ms = 5000;
   bool slimdata_sync = true;
   int slimdata_snapshot_interval_entries = 10000;
+  // Async bodies over this many bytes are kept beside the Raft log on a
+  // majority of nodes, the queue entry only names them (0: never).
+  std::uint64_t async_side_body_bytes = 65536;
   bool slimdata_enabled() const { return !slimdata_peers.empty() || allow_cold_start; }
   bool pod_scaled_up_by_default = false;
   int queues_delay_ms = 10;

@@ -182,7 +182,8 @@ int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> back
   // delivering while this node leads.
   actors::AsyncQueues async_queues;
   if (slimdata)
-    async_queues = actors::start_async_queues(system, *table, backend->functions(), slimdata, registry, inspector);
+    async_queues = actors::start_async_queues(system, *table, backend->functions(), slimdata, registry,
+                                              std::chrono::milliseconds(config.slimdata_request_timeout_ms), inspector);
   // Replica changes (a process ready, crashed, stopped) reach the function's
   // actor at once; it updates its board and tells the scaler.
   backend->set_listener([table, on_replicas = hooks.on_replicas](const std::string& function,
@@ -193,7 +194,8 @@ int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> back
   });
 
   auto api = actors::spawn_api_actor(
-      system, actors::ApiSetup{&gateway, inspector, &registry, config.hostname, slimdata});
+      system, actors::ApiSetup{&gateway, inspector, &registry, config.hostname, slimdata, config.async_side_body_bytes,
+                               std::chrono::milliseconds(config.slimdata_request_timeout_ms)});
   actors::register_actor(inspector, "api", "api", api);
   gateway.set_api(api);
 

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -577,4 +578,124 @@ TEST_CASE("async messages survive two kill -9 of the leader", "[integration][asy
   CHECK(unexplained.empty());
   // A kill with nothing in flight would prove nothing about duplicates.
   CHECK(in_flight[0].size() + in_flight[1].size() > 0);
+}
+
+// ------------------------------------------------------------ large bodies
+
+namespace {
+
+// The side-stored blobs of a node (actors/blob_actor.hpp): their contents.
+std::vector<std::string> blobs_of(const ClusterNode& node) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(node.directory + ".blobs", ec)) {
+    if (entry.path().extension() == ".part") continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    out.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  return out;
+}
+
+int nodes_holding(Cluster& cluster, const std::string& body) {
+  int holding = 0;
+  for (auto& n : cluster.nodes()) {
+    auto blobs = blobs_of(n);
+    holding += std::count(blobs.begin(), blobs.end(), body) > 0 ? 1 : 0;
+  }
+  return holding;
+}
+
+bool no_blobs_anywhere(Cluster& cluster) {
+  for (auto& n : cluster.nodes())
+    if (!blobs_of(n).empty()) return false;
+  return true;
+}
+
+// 700 KiB that differ along their length (three chunks of an upload).
+std::string large_body() {
+  std::string body(700 * 1024, '\0');
+  for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+  return body;
+}
+
+}  // namespace
+
+TEST_CASE("a large async body is kept beside the log on a majority, delivered whole, then deleted everywhere",
+          "[integration][async][large]") {
+  // The first attempt answers 503; the retry comes 3 s later: the element
+  // is queued (and its body kept) at least that long.
+  std::atomic<int> calls{0};
+  Recorder recorder([&](const std::string&) { return calls++ == 0 ? 503 : 200; });
+  Cluster cluster(functions_json({function("rec", {recorder.url()}, 1, 1, async_configuration(5, {3}, {503}))}));
+  REQUIRE(cluster.wait_leader().has_value());
+  REQUIRE(wait_until([&] { return cluster.all_connected_and_caught_up(); }, 30s));
+  INFO(cluster.logs());
+
+  const std::string body = large_body();
+  auto r = post_async(cluster.node(1).http_port, "rec", "/work?q=1", body, {{"Content-Type", "application/x-test"}});
+  INFO(r.describe());
+  REQUIRE(r.status == 202);
+  const auto id = r.header("SlimFaas-Element-Id");
+  REQUIRE(id.has_value());
+
+  // Acknowledged: the body is durable on a majority (with every node up,
+  // on all three), beside the log.
+  REQUIRE(wait_until([&] { return !recorder.attempts_for(*id).empty(); }, 30s, 10ms));
+  CHECK(nodes_holding(cluster, body) >= 2);
+
+  // The retry carries the whole body, and the call's method, target and headers.
+  REQUIRE(wait_until([&] { return recorder.attempts_for(*id).size() >= 2; }, 30s, 20ms));
+  for (const auto& attempt : recorder.attempts_for(*id)) {
+    CHECK(attempt.method == "POST");
+    CHECK(attempt.target == "/work?q=1");
+    CHECK(header_of(attempt, "content-type") == "application/x-test");
+    CHECK(attempt.body.size() == body.size());
+    CHECK(attempt.body == body);
+  }
+  // Delivered: every node deletes its copy once the ack is applied.
+  REQUIRE(wait_until([&] { return leader_metric(cluster, "slimfaas_async_delivered_total", "rec") == 1; }, 20s));
+  CHECK(wait_until([&] { return no_blobs_anywhere(cluster); }, 20s, 20ms));
+
+  // A small call behind it still goes into its log entry and arrives.
+  auto small = post_async(cluster.node(2).http_port, "rec", "/small", "tiny");
+  REQUIRE(small.status == 202);
+  REQUIRE(wait_until([&] { return !recorder.attempts_for(*small.header("SlimFaas-Element-Id")).empty(); }, 20s, 10ms));
+  CHECK(recorder.attempts_for(*small.header("SlimFaas-Element-Id")).front().body == "tiny");
+  CHECK(no_blobs_anywhere(cluster));
+}
+
+TEST_CASE("a new leader without a large body's copy fetches it from a peer", "[integration][async][large][failover]") {
+  std::atomic<int> calls{0};
+  Recorder recorder([&](const std::string&) { return calls++ == 0 ? 503 : 200; });
+  // The retry comes 8 s after the first attempt: long after the kill, the
+  // election and the loss of the copy below.
+  Cluster cluster(functions_json({function("rec", {recorder.url()}, 1, 1, async_configuration(3, {8}, {503}))}));
+  REQUIRE(cluster.wait_leader().has_value());
+  REQUIRE(wait_until([&] { return cluster.all_connected_and_caught_up(); }, 30s));
+  INFO(cluster.logs());
+
+  const std::string body = large_body();
+  auto r = post_async(cluster.node(1).http_port, "rec", "/work", body);
+  INFO(r.describe());
+  REQUIRE(r.status == 202);
+  const auto id = *r.header("SlimFaas-Element-Id");
+  REQUIRE(wait_until([&] { return !recorder.attempts_for(id).empty(); }, 30s, 10ms));
+
+  // The leader dies before the retry; the new leader has lost its copy (a
+  // node that was down during the upload would not have one either).
+  const int old_leader = *cluster.wait_leader();
+  cluster.kill9(old_leader);
+  auto new_leader = cluster.wait_leader(30s);
+  REQUIRE(new_leader.has_value());
+  std::filesystem::remove_all(cluster.node(*new_leader).directory + ".blobs");
+  std::filesystem::create_directories(cluster.node(*new_leader).directory + ".blobs");
+  const auto lost = SteadyClock::now();
+  cluster.start(old_leader);
+
+  REQUIRE(wait_until([&] { return recorder.attempts_for(id).size() >= 2; }, 60s, 20ms));
+  CHECK(recorder.attempts_for(id).back().arrived > lost);
+  CHECK(recorder.attempts_for(id).back().body == body);
+  CHECK(nodes_holding(cluster, body) <= 2);  // the new leader read it and kept no copy
+  REQUIRE(wait_until([&] { return leader_metric(cluster, "slimfaas_async_delivered_total", "rec") >= 1; }, 30s));
+  CHECK(wait_until([&] { return no_blobs_anywhere(cluster); }, 30s, 20ms));
 }
