@@ -109,14 +109,14 @@ class Receiver:
         self.proc.wait()
 
 
-def cluster_for(binary, work, logs, used, receiver_port, concurrency):
+def cluster_for(binary, work, logs, used, receiver_port, concurrency, extra_args=()):
     """The cluster serving the one benchmark function, delivered to the receiver."""
     cfg = {"DefaultSync": {"HttpTimeout": 30}, "DefaultAsync": {"HttpTimeout": 30}}
     functions = json.dumps({"Functions": [{
         "Name": FUNCTION, "NumberParallelRequest": concurrency, "NumberParallelRequestPerPod": concurrency,
         "Urls": [f"http://127.0.0.1:{receiver_port}"],
         "Annotations": {"SlimFaas/Configuration": json.dumps(cfg)}}]})
-    return Cluster(binary, work, logs, used, functions)
+    return Cluster(binary, work, logs, used, functions, extra_args)
 
 
 def run_sender(peer, port, payload, concurrency, out, count=None, duration=None, interval_ms=None):
@@ -238,6 +238,16 @@ def fmt(x, digits=2):
     return "-" if x is None else f"{x:.{digits}f}"
 
 
+def ensure_peer(peer):
+    """Builds bench/async_peer where `peer` is expected, when it is missing."""
+    if os.access(peer, os.X_OK):
+        return
+    bdir = os.path.dirname(peer)
+    subprocess.run(["cmake", "-S", os.path.join(ROOT, "bench/async_peer"), "-B", bdir,
+                    "-DCMAKE_BUILD_TYPE=Release"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["cmake", "--build", bdir], check=True, stdout=subprocess.DEVNULL)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--payloads", default="64,4096")
@@ -258,11 +268,7 @@ def main():
     peer = os.environ.get("ASYNC_PEER_BIN", os.path.join(ROOT, "build/bench-async-peer/async_peer"))
     if not os.access(binary, os.X_OK):
         sys.exit(f"async: {binary} is missing (make build)")
-    if not os.access(peer, os.X_OK):
-        bdir = os.path.dirname(peer)
-        subprocess.run(["cmake", "-S", os.path.join(ROOT, "bench/async_peer"), "-B", bdir,
-                        "-DCMAKE_BUILD_TYPE=Release"], check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(["cmake", "--build", bdir], check=True, stdout=subprocess.DEVNULL)
+    ensure_peer(peer)
     payloads = [int(p) for p in args.payloads.split(",") if p]
     modes = [m for m in args.cases.split(",") if m]
 

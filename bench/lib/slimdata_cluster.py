@@ -70,8 +70,9 @@ def proc_status(pid):
 class Cluster:
     """Three nodes with fsync on, serving `functions` (MOCK_KUBERNETES_FUNCTIONS)."""
 
-    def __init__(self, binary, work, logs, used, functions=NO_FUNCTIONS):
+    def __init__(self, binary, work, logs, used, functions=NO_FUNCTIONS, extra_args=()):
         self.binary, self.work, self.logs, self.functions = binary, work, logs, functions
+        self.extra_args = list(extra_args)  # more `slimfaas serve` options, on every node
         self.nodes = []
         os.makedirs(work, exist_ok=True)
         for i in (1, 2, 3):
@@ -87,7 +88,7 @@ class Cluster:
                 [self.binary, "serve", "--ports", str(n["http"]),
                  "--slimdata-peers", self.peers, "--slimdata-node-id", str(n["id"]),
                  "--slimdata-directory", n["dir"], "--slimdata-secret", "bench-secret",
-                 "--slimdata-bind-address", "127.0.0.1", "--slimdata-sync", "true"],
+                 "--slimdata-bind-address", "127.0.0.1", "--slimdata-sync", "true", *self.extra_args],
                 env=env, stdout=log, stderr=subprocess.STDOUT)
             log.close()
 
