@@ -374,8 +374,8 @@ TEST_CASE("settings_help lists only settings that load_config accepts", "[config
       }
     }
   }
-  CHECK(flags_seen == 42);
-  CHECK(env_seen == 57);
+  CHECK(flags_seen == 43);
+  CHECK(env_seen == 58);
 }
 
 TEST_CASE("load_config: SlimData peers and settings", "[config]") {
