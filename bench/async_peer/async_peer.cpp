@@ -1,12 +1,14 @@
 // Benchmark helper for scenario 2 (bench/async.py): both ends of an async
 // call, timed on one clock (CLOCK_MONOTONIC through std::chrono::steady_clock,
-// so the sender's and the receiver's times compare directly).
+// so the sender's and the receiver's times compare directly). Each end is
+// one thread on epoll: on a 2-core machine shared with three slimfaas nodes,
+// a thread per connection would spend the nodes' CPU on context switches.
 //
 //   async_peer receive --out FILE
-//     A minimal HTTP/1.1 function on 127.0.0.1 (one thread per connection,
-//     keep-alive, Content-Length bodies). Prints "PORT <n>" on stdout. Every
-//     request carrying SlimFaas-Element-Id is recorded at handler start (the
-//     request fully read) and answered 200 with an empty body.
+//     A minimal HTTP/1.1 function on 127.0.0.1 (keep-alive, Content-Length
+//     bodies). Prints "PORT <n>" on stdout. Every request carrying
+//     SlimFaas-Element-Id is recorded at handler start (the request fully
+//     read) and answered 200 with an empty body.
 //       GET /__stats -> {"requests":N}  (recorded requests so far)
 //       GET /__dump  -> writes "<element id> <arrival ns> <try number>" lines
 //                       to FILE, then answers 200.
@@ -18,12 +20,14 @@
 //     go). Writes "<seq> <sent ns> <answered ns> <status> <element id or ->"
 //     per request to FILE, then one summary line to stdout.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -31,10 +35,8 @@
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace {
@@ -50,33 +52,18 @@ std::string lower(std::string s) {
   return s;
 }
 
-bool send_all(int fd, const std::string& data) {
-  std::size_t off = 0;
-  while (off < data.size()) {
-    auto n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    off += static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
 struct Message {
   std::string start_line;
   std::map<std::string, std::string> headers;  // lower-cased names
   std::string body;
 };
 
-// Reads one HTTP/1.1 message (Content-Length framing) from `fd`, keeping
-// the bytes after it in `buffer`. nullopt on EOF or error.
-std::optional<Message> read_message(int fd, std::string& buffer) {
-  char chunk[65536];
+// Takes one complete HTTP/1.1 message (Content-Length framing) off the
+// front of `buffer`; nullopt while it is incomplete. Throws on chunked
+// bodies (not needed here).
+std::optional<Message> take_message(std::string& buffer) {
   auto head_end = buffer.find("\r\n\r\n");
-  while (head_end == std::string::npos) {
-    auto n = ::recv(fd, chunk, sizeof chunk, 0);
-    if (n <= 0) return std::nullopt;
-    buffer.append(chunk, static_cast<std::size_t>(n));
-    head_end = buffer.find("\r\n\r\n");
-  }
+  if (head_end == std::string::npos) return std::nullopt;
   Message m;
   std::size_t pos = buffer.find("\r\n");
   m.start_line = buffer.substr(0, pos);
@@ -92,19 +79,72 @@ std::optional<Message> read_message(int fd, std::string& buffer) {
     }
     pos = next;
   }
-  if (m.headers.count("transfer-encoding")) {
-    std::cerr << "async_peer: chunked bodies are not supported\n";
-    return std::nullopt;
-  }
-  std::size_t length = m.headers.count("content-length") ? std::stoul(m.headers["content-length"]) : 0;
-  while (buffer.size() < head_end + 4 + length) {
-    auto n = ::recv(fd, chunk, sizeof chunk, 0);
-    if (n <= 0) return std::nullopt;
-    buffer.append(chunk, static_cast<std::size_t>(n));
-  }
+  if (m.headers.count("transfer-encoding")) throw std::runtime_error("chunked bodies are not supported");
+  const std::size_t length = m.headers.count("content-length") ? std::stoul(m.headers["content-length"]) : 0;
+  if (buffer.size() < head_end + 4 + length) return std::nullopt;
   m.body = buffer.substr(head_end + 4, length);
   buffer.erase(0, head_end + 4 + length);
   return m;
+}
+
+void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+// One non-blocking connection's buffers.
+struct Conn {
+  int fd = -1;
+  std::string in;
+  std::string out;
+  std::size_t out_off = 0;
+  bool want_write = false;
+};
+
+// Reads what is there; false on EOF or error.
+bool fill(Conn& c) {
+  char chunk[65536];
+  for (;;) {
+    auto n = ::recv(c.fd, chunk, sizeof chunk, 0);
+    if (n > 0) {
+      c.in.append(chunk, static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n == 0) return false;
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+  }
+}
+
+// Writes what it can; false on error. Registers for EPOLLOUT while bytes
+// are left.
+bool flush(int epoll, Conn& c) {
+  while (c.out_off < c.out.size()) {
+    auto n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+    if (n > 0) {
+      c.out_off += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    return false;
+  }
+  if (c.out_off == c.out.size()) {
+    c.out.clear();
+    c.out_off = 0;
+  }
+  const bool want = !c.out.empty();
+  if (want != c.want_write) {
+    epoll_event ev{};
+    ev.events = want ? (EPOLLIN | EPOLLOUT) : EPOLLIN;
+    ev.data.fd = c.fd;
+    ::epoll_ctl(epoll, EPOLL_CTL_MOD, c.fd, &ev);
+    c.want_write = want;
+  }
+  return true;
+}
+
+void watch(int epoll, int fd) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = fd;
+  ::epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &ev);
 }
 
 std::map<std::string, std::string> parse_args(int argc, char** argv, int first) {
@@ -125,60 +165,74 @@ struct Arrival {
   std::string try_number;
 };
 
-std::mutex g_mutex;
-std::vector<Arrival> g_arrivals;
-
-void serve(int c, const std::string& out_path) {
-  std::string buffer;
-  for (;;) {
-    auto m = read_message(c, buffer);
-    if (!m) break;
-    const long long at = now_ns();  // handler start: the request is read
-    auto sp1 = m->start_line.find(' ');
-    auto sp2 = m->start_line.find(' ', sp1 + 1);
-    std::string target = m->start_line.substr(sp1 + 1, sp2 - sp1 - 1);
-    std::string reply_body;
-    auto id = m->headers.find("slimfaas-element-id");
-    if (id != m->headers.end()) {
-      auto tn = m->headers.find("slimfaas-try-number");
-      std::lock_guard lock(g_mutex);
-      g_arrivals.push_back({id->second, at, tn == m->headers.end() ? "-" : tn->second});
-    } else if (target == "/__stats") {
-      std::lock_guard lock(g_mutex);
-      reply_body = "{\"requests\":" + std::to_string(g_arrivals.size()) + "}";
-    } else if (target == "/__dump") {
-      std::lock_guard lock(g_mutex);
-      std::ofstream f(out_path, std::ios::trunc);
-      for (auto& a : g_arrivals) f << a.id << ' ' << a.at_ns << ' ' << a.try_number << '\n';
-      reply_body = "{\"written\":" + std::to_string(g_arrivals.size()) + "}";
-    }
-    std::string reply = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(reply_body.size()) + "\r\n\r\n" + reply_body;
-    if (!send_all(c, reply)) break;
-  }
-  ::close(c);
-}
-
 int receive(const std::map<std::string, std::string>& args) {
-  const std::string out = args.at("out");
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const std::string out_path = args.at("out");
+  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
   int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  ::setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(static_cast<std::uint16_t>(args.count("port") ? std::stoi(args.at("port")) : 0));
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 1024) != 0) {
+  if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listener, 1024) != 0) {
     std::perror("async_peer: listen");
     return 1;
   }
   socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  set_nonblocking(listener);
   std::cout << "PORT " << ntohs(addr.sin_port) << std::endl;
+
+  std::vector<Arrival> arrivals;
+  std::map<int, Conn> conns;
+  int epoll = ::epoll_create1(EPOLL_CLOEXEC);
+  watch(epoll, listener);
+  auto drop = [&](int fd) {
+    ::epoll_ctl(epoll, EPOLL_CTL_DEL, fd, nullptr);
+    ::close(fd);
+    conns.erase(fd);
+  };
+  epoll_event events[256];
   for (;;) {
-    int c = ::accept(fd, nullptr, nullptr);
-    if (c < 0) continue;
-    ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    std::thread(serve, c, out).detach();
+    const int n = ::epoll_wait(epoll, events, 256, -1);
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == listener) {
+        for (int c; (c = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;) {
+          ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+          conns[c].fd = c;
+          watch(epoll, c);
+        }
+        continue;
+      }
+      auto it = conns.find(fd);
+      if (it == conns.end()) continue;
+      Conn& c = it->second;
+      if (!fill(c)) {
+        drop(fd);
+        continue;
+      }
+      while (auto m = take_message(c.in)) {
+        const long long at = now_ns();  // handler start: the request is read
+        auto sp1 = m->start_line.find(' ');
+        auto sp2 = m->start_line.find(' ', sp1 + 1);
+        const std::string target = m->start_line.substr(sp1 + 1, sp2 - sp1 - 1);
+        std::string reply_body;
+        auto id = m->headers.find("slimfaas-element-id");
+        if (id != m->headers.end()) {
+          auto tn = m->headers.find("slimfaas-try-number");
+          arrivals.push_back({id->second, at, tn == m->headers.end() ? "-" : tn->second});
+        } else if (target == "/__stats") {
+          reply_body = "{\"requests\":" + std::to_string(arrivals.size()) + "}";
+        } else if (target == "/__dump") {
+          std::ofstream f(out_path, std::ios::trunc);
+          for (auto& a : arrivals) f << a.id << ' ' << a.at_ns << ' ' << a.try_number << '\n';
+          reply_body = "{\"written\":" + std::to_string(arrivals.size()) + "}";
+        }
+        c.out += "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(reply_body.size()) + "\r\n\r\n" + reply_body;
+      }
+      if (!flush(epoll, c)) drop(fd);
+    }
   }
 }
 
@@ -193,7 +247,7 @@ struct Record {
 };
 
 int connect_to(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   sockaddr_in addr{};
@@ -204,6 +258,7 @@ int connect_to(int port) {
     ::close(fd);
     return -1;
   }
+  set_nonblocking(fd);
   return fd;
 }
 
@@ -219,71 +274,122 @@ int send_mode(const std::map<std::string, std::string>& args) {
 
   std::string body(payload, 'x');
   for (std::size_t i = 0; i < payload; ++i) body[i] = static_cast<char>('a' + i % 26);
-  const std::string head = "POST " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\n"
-                           "Content-Length: " + std::to_string(payload) + "\r\n\r\n";
-  const std::string request = head + body;
+  const std::string request = "POST " + target +
+                              " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\n"
+                              "Content-Length: " + std::to_string(payload) + "\r\n\r\n" + body;
 
-  std::atomic<long long> next{0};
+  // One slot per connection: idle, or waiting for the answer to `current`.
+  struct Slot {
+    Conn conn;
+    std::optional<Record> current;
+  };
+  std::vector<Slot> slots(static_cast<std::size_t>(concurrency));
+  std::map<int, std::size_t> slot_of;  // fd -> slot
+  std::vector<Record> records;
+  long long transport_errors = 0;
+  long long next = 0;
   const long long start = now_ns();
   const long long deadline = duration > 0 ? start + static_cast<long long>(duration * 1e9) : 0;
-  std::vector<std::vector<Record>> per_worker(static_cast<std::size_t>(concurrency));
-  std::atomic<long long> transport_errors{0};
+  int epoll = ::epoll_create1(EPOLL_CLOEXEC);
 
-  auto worker = [&](int w) {
-    auto& records = per_worker[static_cast<std::size_t>(w)];
-    int fd = -1;
-    std::string buffer;
-    for (;;) {
-      const long long seq = next.fetch_add(1);
-      if (count >= 0 && seq >= count) break;
-      if (interval_ns > 0) {
-        const long long slot = start + seq * interval_ns;
-        const long long wait = slot - now_ns();
-        if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
+  auto close_slot = [&](Slot& s) {
+    if (s.conn.fd < 0) return;
+    ::epoll_ctl(epoll, EPOLL_CTL_DEL, s.conn.fd, nullptr);
+    slot_of.erase(s.conn.fd);
+    ::close(s.conn.fd);
+    s.conn = Conn{};
+  };
+  auto fail = [&](Slot& s) {
+    ++transport_errors;
+    if (s.current) {
+      s.current->done_ns = now_ns();
+      records.push_back(std::move(*s.current));
+      s.current.reset();
+    }
+    close_slot(s);
+  };
+  // Starts the next request on every idle slot whose time has come; the
+  // time until the next one is due (-1: none pending).
+  auto issue = [&]() -> long long {
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      Slot& s = slots[i];
+      if (s.current) continue;
+      if (count >= 0 && next >= count) return -1;
+      const long long now = now_ns();
+      if (deadline && now >= deadline) return -1;
+      if (interval_ns > 0 && start + next * interval_ns > now) return start + next * interval_ns - now;
+      if (s.conn.fd < 0) {
+        s.conn.fd = connect_to(port);
+        if (s.conn.fd < 0) {
+          ++transport_errors;
+          records.push_back({next++, now, now_ns(), 0, "-"});
+          continue;
+        }
+        slot_of[s.conn.fd] = i;
+        watch(epoll, s.conn.fd);
       }
-      if (deadline && now_ns() >= deadline) break;
-      if (fd < 0) {
-        fd = connect_to(port);
-        buffer.clear();
+      s.current = Record{next++, now_ns(), 0, 0, "-"};
+      s.conn.out = request;
+      s.conn.out_off = 0;
+      if (!flush(epoll, s.conn)) fail(s);
+    }
+    return -1;
+  };
+
+  epoll_event events[256];
+  for (;;) {
+    const long long wait_ns = issue();
+    bool busy = false;
+    for (auto& s : slots) busy = busy || s.current.has_value();
+    if (!busy && wait_ns < 0) break;
+    const int timeout_ms = wait_ns < 0 ? 1000 : static_cast<int>((wait_ns + 999999) / 1000000);
+    const int n = ::epoll_wait(epoll, events, 256, timeout_ms);
+    for (int e = 0; e < n; ++e) {
+      auto it = slot_of.find(events[e].data.fd);
+      if (it == slot_of.end()) continue;
+      Slot& s = slots[it->second];
+      if ((events[e].events & EPOLLOUT) && !flush(epoll, s.conn)) {
+        fail(s);
+        continue;
       }
-      Record r{seq, now_ns(), 0, 0, "-"};
+      if (!(events[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) continue;
+      const bool open = fill(s.conn);
       std::optional<Message> m;
-      if (fd >= 0 && send_all(fd, request)) m = read_message(fd, buffer);
-      r.done_ns = now_ns();
-      if (m) {
+      try {
+        m = take_message(s.conn.in);
+      } catch (const std::exception&) {
+        fail(s);
+        continue;
+      }
+      if (m && s.current) {
+        Record r = std::move(*s.current);
+        s.current.reset();
+        r.done_ns = now_ns();
         auto sp = m->start_line.find(' ');
         r.status = std::atoi(m->start_line.c_str() + sp + 1);
         auto id = m->headers.find("slimfaas-element-id");
         if (id != m->headers.end()) r.id = id->second;
+        records.push_back(std::move(r));
         auto conn = m->headers.find("connection");
-        if (conn != m->headers.end() && lower(conn->second) == "close") {
-          ::close(fd);
-          fd = -1;
-        }
-      } else {
-        ++transport_errors;
-        if (fd >= 0) ::close(fd);
-        fd = -1;
+        if (conn != m->headers.end() && lower(conn->second) == "close") close_slot(s);
       }
-      records.push_back(std::move(r));
+      if (!open && s.conn.fd >= 0) {
+        if (s.current) fail(s);
+        else close_slot(s);
+      }
     }
-    if (fd >= 0) ::close(fd);
-  };
-  std::vector<std::thread> threads;
-  for (int w = 0; w < concurrency; ++w) threads.emplace_back(worker, w);
-  for (auto& t : threads) t.join();
+  }
   const long long end = now_ns();
 
   std::ofstream f(args.at("out"), std::ios::trunc);
-  long long total = 0, accepted = 0;
-  for (auto& records : per_worker)
-    for (auto& r : records) {
-      f << r.seq << ' ' << r.sent_ns << ' ' << r.done_ns << ' ' << r.status << ' ' << r.id << '\n';
-      ++total;
-      if (r.status == 202) ++accepted;
-    }
-  std::cout << "{\"requests\":" << total << ",\"accepted\":" << accepted << ",\"transport_errors\":" << transport_errors
-            << ",\"start_ns\":" << start << ",\"end_ns\":" << end << "}" << std::endl;
+  long long accepted = 0;
+  for (auto& r : records) {
+    f << r.seq << ' ' << r.sent_ns << ' ' << r.done_ns << ' ' << r.status << ' ' << r.id << '\n';
+    if (r.status == 202) ++accepted;
+  }
+  std::cout << "{\"requests\":" << records.size() << ",\"accepted\":" << accepted
+            << ",\"transport_errors\":" << transport_errors << ",\"start_ns\":" << start << ",\"end_ns\":" << end
+            << "}" << std::endl;
   return 0;
 }
 
