@@ -16,7 +16,10 @@ element id. Both use CLOCK_MONOTONIC, so:
 Cases, each on a fresh cluster, payloads 64 B and 4 KiB:
   paced      100 msgs, one every 100 ms (the queue is idle between them)
   burst      1,000 msgs at concurrency 64
-  sustained  --duration s (10) as fast as possible at concurrency 64
+  sustained  --duration s (10) as fast as possible, once per
+             --sustained-concurrency value (64 and 256: the function's cap
+             follows); 256 connections show the acceptance rate once the
+             commit rounds are full, 64 what a smaller client pool gets
 After sending, the script waits until the leader reports every call
 delivered (slimfaas_async_delivered_total), then compares the receiver's
 record with the 202s: missing = accepted ids never seen; duplicated = ids
@@ -24,7 +27,8 @@ seen more than once. Throughput = 202s / (last answer - first send);
 delivery rate = arrivals / (last arrival - first send).
 
   bench/async.py [--payloads 64,4096] [--cases paced,burst,sustained]
-                 [--duration 10] [--concurrency 64] [--out DIR]
+                 [--duration 10] [--concurrency 64] [--sustained-concurrency 64,256]
+                 [--out DIR]
 
 Binaries: SLIMFAAS_BIN (default build/release/slimfaas), ASYNC_PEER_BIN
 (default build/bench-async-peer/async_peer, built from bench/async_peer with
@@ -141,12 +145,12 @@ def run_sender(peer, port, payload, concurrency, out, count=None, duration=None,
     return head, records
 
 
-def run_case(binary, peer, payload, mode, args, work, logs, used):
-    case = f"{'4KiB' if payload == 4096 else str(payload) + 'B'}-{mode}"
+def run_case(binary, peer, payload, mode, concurrency, args, work, logs, used):
+    case = f"{'4KiB' if payload == 4096 else str(payload) + 'B'}-{mode}" + (f"-c{concurrency}" if mode == "sustained" else "")
     case_logs = os.path.join(logs, case)
     os.makedirs(case_logs, exist_ok=True)
     receiver = Receiver(peer, case_logs, case)
-    cluster = cluster_for(binary, os.path.join(work, case), case_logs, used, receiver.port, args.concurrency)
+    cluster = cluster_for(binary, os.path.join(work, case), case_logs, used, receiver.port, concurrency)
     try:
         cluster.start()
         if not wait_for(lambda: cluster.leader() is not None
@@ -155,8 +159,8 @@ def run_case(binary, peer, payload, mode, args, work, logs, used):
             sys.exit(f"async: {case}: no leader; see {case_logs}")
         leader = cluster.leader()
         # Sanity + warm-up (opens the pool's connections): 64 calls, all delivered.
-        warm = args.concurrency
-        run_sender(peer, leader["http"], payload, min(args.concurrency, 64), os.path.join(case_logs, "warmup.txt"),
+        warm = concurrency
+        run_sender(peer, leader["http"], payload, min(concurrency, 64), os.path.join(case_logs, "warmup.txt"),
                    count=warm)
         if not wait_for(lambda: receiver.count() >= warm, 60):
             sys.exit(f"async: {case}: warm-up calls did not arrive; see {case_logs}")
@@ -167,9 +171,9 @@ def run_case(binary, peer, payload, mode, args, work, logs, used):
             head, records = run_sender(peer, leader["http"], payload, 1, out, count=args.paced_count,
                                        interval_ms=args.paced_interval_ms)
         elif mode == "burst":
-            head, records = run_sender(peer, leader["http"], payload, args.concurrency, out, count=args.burst_count)
+            head, records = run_sender(peer, leader["http"], payload, concurrency, out, count=args.burst_count)
         else:
-            head, records = run_sender(peer, leader["http"], payload, args.concurrency, out, duration=args.duration)
+            head, records = run_sender(peer, leader["http"], payload, concurrency, out, duration=args.duration)
         accepted = [r for r in records if r["status"] == 202]
         # Wait until the leader has delivered (and acked) every accepted call.
         want = base_delivered + len(accepted)
@@ -208,7 +212,7 @@ def run_case(binary, peer, payload, mode, args, work, logs, used):
         status_counts[str(r["status"])] = status_counts.get(str(r["status"]), 0) + 1
     row = {
         "case": case, "payload_bytes": payload, "mode": mode,
-        "concurrency": 1 if mode == "paced" else args.concurrency,
+        "concurrency": 1 if mode == "paced" else concurrency,
         "sent": len(records), "accepted": len(accepted), "statuses": status_counts,
         "transport_errors": head["transport_errors"],
         "acceptance_ms": summary(accept_ms), "arrival_ms": summary(arrival_ms),
@@ -253,7 +257,9 @@ def main():
     ap.add_argument("--payloads", default="64,4096")
     ap.add_argument("--cases", default="paced,burst,sustained")
     ap.add_argument("--duration", type=float, default=10.0, help="seconds of the sustained case")
-    ap.add_argument("--concurrency", type=int, default=64, help="burst/sustained connections, and the function's cap")
+    ap.add_argument("--concurrency", type=int, default=64, help="burst connections, and the function's cap")
+    ap.add_argument("--sustained-concurrency", default="64,256",
+                    help="the sustained case once per value: connections, and the function's cap")
     ap.add_argument("--burst-count", type=int, default=1000)
     ap.add_argument("--paced-count", type=int, default=100)
     ap.add_argument("--paced-interval-ms", type=int, default=100)
@@ -281,15 +287,17 @@ def main():
     rows = []
     used = set()
     try:
-        for mode in modes:
-            for payload in payloads:
-                row = run_case(binary, peer, payload, mode, args, work, logs, used)
-                rows.append(row)
-                a, v = row["acceptance_ms"], row["arrival_ms"]
-                print(f"{row['case']}: accepted {row['accepted']}/{row['sent']} ({row['accepted_per_s']:.0f}/s), "
-                      f"202 p50/p95/p99 {fmt(a['p50'])}/{fmt(a['p95'])}/{fmt(a['p99'])} ms, "
-                      f"arrival p50/p95/p99 {fmt(v['p50'])}/{fmt(v['p95'])}/{fmt(v['p99'])} ms, "
-                      f"missing {row['missing']}, duplicated {row['duplicated']}", flush=True)
+        sustained = [int(c) for c in args.sustained_concurrency.split(",") if c]
+        cases = [(mode, payload, c) for mode in modes for payload in payloads
+                 for c in (sustained if mode == "sustained" else [args.concurrency])]
+        for mode, payload, concurrency in cases:
+            row = run_case(binary, peer, payload, mode, concurrency, args, work, logs, used)
+            rows.append(row)
+            a, v = row["acceptance_ms"], row["arrival_ms"]
+            print(f"{row['case']}: accepted {row['accepted']}/{row['sent']} ({row['accepted_per_s']:.0f}/s), "
+                  f"202 p50/p95/p99 {fmt(a['p50'])}/{fmt(a['p95'])}/{fmt(a['p99'])} ms, "
+                  f"arrival p50/p95/p99 {fmt(v['p50'])}/{fmt(v['p95'])}/{fmt(v['p99'])} ms, "
+                  f"missing {row['missing']}, duplicated {row['duplicated']}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -300,7 +308,8 @@ def main():
               "cores": os.cpu_count(), "binary": binary,
               "load_average_1m": {"start": load_start, "end": load_end},
               "settings": {"nodes": 3, "fsync": True, "fresh_cluster_per_case": True, "sent_to": "leader",
-                           "function_parallelism": args.concurrency, "duration_s": args.duration,
+                           "function_parallelism": "the case's concurrency", "duration_s": args.duration,
+                           "sustained_concurrency": args.sustained_concurrency,
                            "burst_count": args.burst_count, "paced_count": args.paced_count,
                            "paced_interval_ms": args.paced_interval_ms, "warmup_calls": args.concurrency},
               "runs": rows, "targets": TARGETS, "slimfaas_reference": REFERENCE}
@@ -328,9 +337,9 @@ def render(out_dir):
           f"{result['cores']} cores", "",
           "3 `slimfaas serve` nodes on 127.0.0.1 (a fresh cluster per case), fsync on; calls sent to the leader "
           "over keep-alive connections by `bench/async_peer send`; the function (`bench/async_peer receive`, "
-          f"NumberParallelRequest {st['function_parallelism']}) answers 200 at once. acceptance = send -> 202; "
+          "NumberParallelRequest = the case's concurrency) answers 200 at once. acceptance = send -> 202; "
           "arrival = send -> the function's handler start (first attempt). "
-          f"{st['warmup_calls']} warm-up calls per case are not counted. "
+          "Warm-up calls (as many as the concurrency) are not counted. "
           f"Load average (1 min) {load['start']:.1f} at the start, {load['end']:.1f} at the end.", "",
           "| case | payload | conc | accepted/sent | accepted msgs/s | 202 p50 ms | 202 p95 ms | 202 p99 ms | "
           "arrival p50 ms | arrival p95 ms | arrival p99 ms | delivered msgs/s | missing | duplicated | "
@@ -352,7 +361,8 @@ def render(out_dir):
         for r in rows:
             if r["mode"] == mode:
                 here = pick(r)
-                cells.append((size(r["payload_bytes"]), here, gap(here, target, lower_is_better)))
+                label = size(r["payload_bytes"]) + (f" c{r['concurrency']}" if mode == "sustained" else "")
+                cells.append((label, here, gap(here, target, lower_is_better)))
         return (" / ".join(f"{fmt(h, 2 if lower_is_better else 0)}" for _, h, _ in cells) or "-",
                 "; ".join(f"{p}: {g}" for p, _, g in cells) or "-",
                 " / ".join(p for p, _, _ in cells))
@@ -371,6 +381,11 @@ def render(out_dir):
              ref["arrival_p95_ms"])):
         here, gaps, payloads = per_payload(mode, pick, lower, target)
         md.append(f"| {label} ({payloads}) | {here} | {'<=' if lower else '>='} {target:g} | {reference:g} | {gaps} |")
+    delivered = [(size(r["payload_bytes"]) + f" c{r['concurrency']}", r["delivered_per_s"]) for r in rows
+                 if r["mode"] == "sustained"]
+    if delivered:
+        md.append(f"| delivered msgs/s, sustained ({' / '.join(p for p, _ in delivered)}) | "
+                  f"{' / '.join(f'{d:.0f}' for _, d in delivered)} | - | - | end to end: the function's arrivals |")
     md.append(f"| missing (all cases) | {missing} | 0 | - | {'met' if missing == 0 else 'NOT met'} |")
     md.append(f"| duplicated (all cases) | {dups} | - | - | {'none' if dups == 0 else 'see runs'} |")
     with open(os.path.join(out_dir, "async.md"), "w") as f:
