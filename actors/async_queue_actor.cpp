@@ -63,6 +63,7 @@ struct QueueState {
   bool again = false;            // something happened while busy: look again after
   bool maybe_more = false;       // the last look saw ready items not yet taken
   std::uint64_t ready_hint = 0;  // how many the next take may find: the last look's count, or a full take's size
+  bool hint_exact = false;       // ready_hint is a look's count (not a guess after a full take)
   bool reading_callbacks = false;
   bool callbacks_again = false;
   bool orphan_timer = false;
@@ -279,6 +280,7 @@ void look(Self self) {
             set_gauges(self, st);
             s.maybe_more = st.ready > 0;
             s.ready_hint = st.ready;
+            s.hint_exact = true;
             // Items this node did not lease or delay (a previous leader's):
             // their lease or retry time ends unseen, so look again later.
             const auto now = Clock::now();
@@ -295,7 +297,10 @@ void look(Self self) {
           });
 }
 
-void take(Self self, std::vector<net::Admission> admissions) {
+// `all_known`: the take asks for every item the last look counted; a full
+// answer then leaves nothing known, and whatever was pushed since wakes
+// the queue when it is applied (no empty take to find that out).
+void take(Self self, std::vector<net::Admission> admissions, bool all_known) {
   auto& s = self->state;
   s.busy = true;
   ++s.takes;
@@ -319,8 +324,9 @@ void take(Self self, std::vector<net::Admission> admissions) {
             s.busy = false;
             // A full take may have left more: the next one asks for as
             // many as it may (the count seen by the last look is stale).
-            s.maybe_more = items.size() == n;
+            s.maybe_more = items.size() == n && !all_known;
             s.ready_hint = s.maybe_more ? s.setup.max_take : 0;
+            s.hint_exact = false;
             for (std::size_t i = 0; i < items.size() && i < held->size(); ++i)
               send_attempt(self, items[i], std::move((*held)[i]));
             held->clear();  // slots not used go back
@@ -365,7 +371,8 @@ void pump(Self self) {
     return;
   }
   board.set_async_waiting(false);
-  take(self, std::move(admissions));
+  const bool all_known = s.hint_exact && admissions.size() >= s.ready_hint;
+  take(self, std::move(admissions), all_known);
 }
 
 void read_callbacks(Self self) {
