@@ -150,7 +150,8 @@ def run_case(binary, peer, payload, mode, concurrency, args, work, logs, used):
     case_logs = os.path.join(logs, case)
     os.makedirs(case_logs, exist_ok=True)
     receiver = Receiver(peer, case_logs, case)
-    cluster = cluster_for(binary, os.path.join(work, case), case_logs, used, receiver.port, concurrency)
+    cluster = cluster_for(binary, os.path.join(work, case), case_logs, used, receiver.port, concurrency,
+                          args.node_args.split())
     try:
         cluster.start()
         if not wait_for(lambda: cluster.leader() is not None
@@ -264,6 +265,7 @@ def main():
     ap.add_argument("--paced-count", type=int, default=100)
     ap.add_argument("--paced-interval-ms", type=int, default=100)
     ap.add_argument("--drain-timeout", type=float, default=180.0)
+    ap.add_argument("--node-args", default="", help="more `slimfaas serve` options for every node (experiments)")
     ap.add_argument("--out", default="")
     ap.add_argument("--report", default="", metavar="DIR", help="only write DIR/async.md again from DIR/async.json")
     args = ap.parse_args()
