@@ -4,11 +4,9 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <fstream>
 #include <unistd.h>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -18,6 +16,7 @@
 #include "actors/blob_actor.hpp"
 #include "actors/raft_wire.hpp"
 #include "store/raft_core.hpp"
+#include "store/durable_file.hpp"
 #include "store/raft_log.hpp"
 #include "store/state_machine.hpp"
 
@@ -87,52 +86,14 @@ std::string snapshot_file_name(Index index) { return "snapshot-" + std::to_strin
 
 bool is_file_reference(const std::string& data) { return data.rfind(snapshot_file_marker, 0) == 0; }
 
-// Written in 1 MiB steps, each pushed to the disk as the next is written
-// (sync_file_range, like RocksDB's bytes_per_sync): a snapshot of hundreds
-// of MiB never sits dirty in the page cache, so the final fsync is short
-// and the Raft log's own fsyncs do not queue behind its writeback.
-void write_file_durably(const std::filesystem::path& path, const std::string& data) {
-  constexpr std::size_t kStep = 1u << 20;
-  const auto temporary = path.string() + ".tmp";
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw store::StorageError("cannot create " + temporary + ": " + std::strerror(errno));
-  std::size_t written = 0;
-  std::size_t flushed = 0;  // bytes whose writeback was started
-  while (written < data.size()) {
-    const auto n = ::write(fd, data.data() + written, std::min(kStep, data.size() - written));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      ::close(fd);
-      throw store::StorageError("cannot write " + temporary + ": " + std::strerror(errno));
-    }
-    written += static_cast<std::size_t>(n);
-    if (written - flushed >= kStep) {
-      // Wait for the previous step's writeback, start this one's.
-      if (flushed >= kStep)
-        ::sync_file_range(fd, static_cast<off_t>(flushed - kStep), static_cast<off_t>(kStep),
-                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-      ::sync_file_range(fd, static_cast<off_t>(flushed), static_cast<off_t>(written - flushed), SYNC_FILE_RANGE_WRITE);
-      flushed = written;
-    }
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) throw store::StorageError("cannot sync " + temporary);
-  std::filesystem::rename(temporary, path);
-  const int dir = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
-}
-
 // The data of a recovered snapshot: read back from its file when the log
 // holds a reference.
 void load_snapshot_file(const std::filesystem::path& log_directory, store::Snapshot& snapshot) {
   if (!is_file_reference(snapshot.data)) return;
   const auto path = snapshot_directory(log_directory) / snapshot.data.substr(snapshot_file_marker.size());
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw store::StorageError("snapshot file " + path.string() + " is missing");
-  snapshot.data.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  if (in.bad()) throw store::StorageError("cannot read snapshot file " + path.string());
+  auto data = store::read_file(path);
+  if (!data) throw store::StorageError("snapshot file " + path.string() + " is missing");
+  snapshot.data = std::move(*data);
 }
 
 // ------------------------------------------------------------ log writer
@@ -389,7 +350,7 @@ void maybe_compact(Self self) {
     [[maybe_unused]] const int niceness = ::nice(10);  // behind the nodes' own threads for the CPU
     int code = 0;
     try {
-      write_file_durably(path, s.machine.snapshot());
+      store::write_file_durably(path, s.machine.snapshot());
     } catch (...) {
       code = 1;
     }

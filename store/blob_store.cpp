@@ -1,45 +1,11 @@
 #include "store/blob_store.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <system_error>
+#include "store/durable_file.hpp"
 
 namespace slimfaas::store {
 namespace {
 
 constexpr std::string_view kPartSuffix = ".part";
-
-[[noreturn]] void fail(const std::string& what, const std::filesystem::path& path) {
-  throw std::system_error(errno, std::generic_category(), what + " " + path.string());
-}
-
-void fsync_path(const std::filesystem::path& path, int flags) {
-  int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) fail("cannot open", path);
-  if (::fsync(fd) != 0) {
-    ::close(fd);
-    fail("cannot fsync", path);
-  }
-  ::close(fd);
-}
-
-void append(const std::filesystem::path& path, std::string_view bytes, bool truncate) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : O_APPEND), 0600);
-  if (fd < 0) fail("cannot open", path);
-  while (!bytes.empty()) {
-    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      ::close(fd);
-      fail("cannot write", path);
-    }
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-}
 
 }  // namespace
 
@@ -72,40 +38,15 @@ bool BlobStore::put_chunk(std::string_view id, std::uint64_t offset, std::uint64
       throw BlobError("chunk at offset " + std::to_string(offset) + " does not follow the " +
                       (ec ? std::string("missing") : std::to_string(written) + " bytes") + " written so far");
   }
-  append(part, chunk, offset == 0);
+  append_file(part, chunk, offset == 0);
   if (offset + chunk.size() < total) return false;
-  if (sync_) fsync_path(part, O_RDONLY);
-  std::filesystem::rename(part, complete);
-  if (sync_) fsync_path(directory_, O_RDONLY | O_DIRECTORY);
+  commit_file(part, complete, sync_);
   return true;
 }
 
 std::optional<std::string> BlobStore::get(std::string_view id) const {
   if (!valid_blob_id(id)) return std::nullopt;
-  const auto path = directory_ / std::string(id);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return std::nullopt;
-    fail("cannot open", path);
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    ::close(fd);
-    fail("cannot stat", path);
-  }
-  std::string out(static_cast<std::size_t>(st.st_size), '\0');
-  std::size_t done = 0;
-  while (done < out.size()) {
-    const ssize_t n = ::read(fd, out.data() + done, out.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ::close(fd);
-      fail("cannot read", path);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  ::close(fd);
-  return out;
+  return read_file(directory_ / std::string(id));
 }
 
 bool BlobStore::contains(std::string_view id) const {

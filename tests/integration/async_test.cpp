@@ -618,17 +618,32 @@ std::string large_body() {
   return body;
 }
 
+// A recording function whose first attempt answers 503 and every later
+// one 200, behind a three-node cluster with every node connected: the
+// retry comes `retry_delay_s` after the first attempt (HttpTimeout
+// `http_timeout_s`), the window in which the element and its body wait.
+struct RetriedOnce {
+  RetriedOnce(int http_timeout_s, int retry_delay_s)
+      : recorder([this](const std::string&) { return calls++ == 0 ? 503 : 200; }),
+        cluster(functions_json(
+            {function("rec", {recorder.url()}, 1, 1, async_configuration(http_timeout_s, {retry_delay_s}, {503}))})) {}
+  bool ready() {
+    return cluster.wait_leader().has_value() && wait_until([&] { return cluster.all_connected_and_caught_up(); }, 30s);
+  }
+  std::atomic<int> calls{0};
+  Recorder recorder;
+  Cluster cluster;
+};
+
 }  // namespace
 
 TEST_CASE("a large async body is kept beside the log on a majority, delivered whole, then deleted everywhere",
           "[integration][async][large]") {
-  // The first attempt answers 503; the retry comes 3 s later: the element
-  // is queued (and its body kept) at least that long.
-  std::atomic<int> calls{0};
-  Recorder recorder([&](const std::string&) { return calls++ == 0 ? 503 : 200; });
-  Cluster cluster(functions_json({function("rec", {recorder.url()}, 1, 1, async_configuration(5, {3}, {503}))}));
-  REQUIRE(cluster.wait_leader().has_value());
-  REQUIRE(wait_until([&] { return cluster.all_connected_and_caught_up(); }, 30s));
+  // The element is queued (and its body kept) at least the 3 s until the retry.
+  RetriedOnce setup(5, 3);
+  auto& recorder = setup.recorder;
+  auto& cluster = setup.cluster;
+  REQUIRE(setup.ready());
   INFO(cluster.logs());
 
   const std::string body = large_body();
@@ -665,13 +680,12 @@ TEST_CASE("a large async body is kept beside the log on a majority, delivered wh
 }
 
 TEST_CASE("a new leader without a large body's copy fetches it from a peer", "[integration][async][large][failover]") {
-  std::atomic<int> calls{0};
-  Recorder recorder([&](const std::string&) { return calls++ == 0 ? 503 : 200; });
   // The retry comes 8 s after the first attempt: long after the kill, the
   // election and the loss of the copy below.
-  Cluster cluster(functions_json({function("rec", {recorder.url()}, 1, 1, async_configuration(3, {8}, {503}))}));
-  REQUIRE(cluster.wait_leader().has_value());
-  REQUIRE(wait_until([&] { return cluster.all_connected_and_caught_up(); }, 30s));
+  RetriedOnce setup(3, 8);
+  auto& recorder = setup.recorder;
+  auto& cluster = setup.cluster;
+  REQUIRE(setup.ready());
   INFO(cluster.logs());
 
   const std::string body = large_body();

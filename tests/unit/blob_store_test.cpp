@@ -6,6 +6,7 @@
 #include <string>
 
 #include "store/blob_store.hpp"
+#include "store/durable_file.hpp"
 #include "tests/unit/store_temp_dir.hpp"
 
 using slimfaas::store::BlobError;
@@ -70,4 +71,21 @@ TEST_CASE("blob store removes blobs and lists old ones for the orphan sweep", "[
   CHECK_FALSE(store.contains(kId));
   CHECK(store.older_than(std::chrono::seconds(0)).empty());
   CHECK(std::filesystem::is_empty(dir / "blobs"));
+}
+
+TEST_CASE("durable files are written whole in steps, appended to, and read back", "[blob_store][durable_file]") {
+  slimfaas::test::TempDir dir;
+  // Over several 1 MiB writeback steps, and not a multiple of one.
+  std::string big(3 * (1 << 20) + 12345, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + (i * 31 + i / 7919) % 26);
+  slimfaas::store::write_file_durably(dir / "whole", big);
+  CHECK_FALSE(std::filesystem::exists(dir / "whole.tmp"));
+  REQUIRE(slimfaas::store::read_file(dir / "whole"));
+  CHECK(*slimfaas::store::read_file(dir / "whole") == big);
+  // Appending after existing bytes (the steps count from the file's end).
+  slimfaas::store::append_file(dir / "part", "head", true);
+  slimfaas::store::append_file(dir / "part", big, false);
+  slimfaas::store::commit_file(dir / "part", dir / "done");
+  CHECK(*slimfaas::store::read_file(dir / "done") == "head" + big);
+  CHECK_FALSE(slimfaas::store::read_file(dir / "missing"));
 }

@@ -1,0 +1,97 @@
+#include "store/durable_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <string>
+#include <system_error>
+
+namespace slimfaas::store {
+namespace {
+
+[[noreturn]] void fail(const std::string& what, const std::filesystem::path& path) {
+  throw std::system_error(errno, std::generic_category(), what + " " + path.string());
+}
+
+void fsync_path(const std::filesystem::path& path, int flags) {
+  const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+  if (fd < 0) fail("cannot open", path);
+  if (::fsync(fd) != 0) {
+    ::close(fd);
+    fail("cannot fsync", path);
+  }
+  ::close(fd);
+}
+
+}  // namespace
+
+void append_file(const std::filesystem::path& path, std::string_view bytes, bool truncate) {
+  constexpr std::size_t kStep = 1u << 20;
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : O_APPEND), 0600);
+  if (fd < 0) fail("cannot open", path);
+  const off_t start = ::lseek(fd, 0, SEEK_END);
+  std::size_t written = 0;
+  std::size_t flushed = 0;  // bytes whose writeback was started
+  while (written < bytes.size()) {
+    const auto n = ::write(fd, bytes.data() + written, std::min(kStep, bytes.size() - written));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ::close(fd);
+      fail("cannot write", path);
+    }
+    written += static_cast<std::size_t>(n);
+    if (written - flushed >= kStep) {
+      // Wait for the previous step's writeback, start this one's.
+      if (flushed >= kStep)
+        ::sync_file_range(fd, start + static_cast<off_t>(flushed - kStep), static_cast<off_t>(kStep),
+                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+      ::sync_file_range(fd, start + static_cast<off_t>(flushed), static_cast<off_t>(written - flushed),
+                        SYNC_FILE_RANGE_WRITE);
+      flushed = written;
+    }
+  }
+  if (::close(fd) != 0) fail("cannot close", path);
+}
+
+void commit_file(const std::filesystem::path& from, const std::filesystem::path& to, bool sync) {
+  if (sync) fsync_path(from, O_RDONLY);
+  std::filesystem::rename(from, to);
+  if (sync) fsync_path(to.parent_path(), O_RDONLY | O_DIRECTORY);
+}
+
+void write_file_durably(const std::filesystem::path& path, std::string_view data) {
+  const std::filesystem::path temporary = path.string() + ".tmp";
+  append_file(temporary, data, true);
+  commit_file(temporary, path);
+}
+
+std::optional<std::string> read_file(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::nullopt;
+    fail("cannot open", path);
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    fail("cannot stat", path);
+  }
+  std::string out(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t n = ::read(fd, out.data() + done, out.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ::close(fd);
+      fail("cannot read", path);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  return out;
+}
+
+}  // namespace slimfaas::store

@@ -1,0 +1,33 @@
+#pragma once
+// Files that a crash cannot leave half-written under their final name:
+// written under another name, fsynced, renamed into place, and the
+// directory fsynced. Shared by SlimData's snapshot files and the blob store.
+// Errors throw std::system_error naming the path.
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace slimfaas::store {
+
+// Appends `bytes` to `path` (created if needed; emptied first when
+// `truncate`). Large writes go in 1 MiB steps whose writeback starts as the
+// next is written (sync_file_range, like RocksDB's bytes_per_sync), so
+// hundreds of MiB never sit dirty in the page cache: the final fsync stays
+// short, and other files' fsyncs do not queue behind this writeback.
+void append_file(const std::filesystem::path& path, std::string_view bytes, bool truncate);
+
+// Makes `from` durable and gives it the name `to` (fsync, rename, fsync of
+// the directory). `sync` false skips both fsyncs (benchmarks of everything
+// but the disk).
+void commit_file(const std::filesystem::path& from, const std::filesystem::path& to, bool sync = true);
+
+// `data` as the whole content of `path`: append_file to "<path>.tmp", then
+// commit_file.
+void write_file_durably(const std::filesystem::path& path, std::string_view data);
+
+// The whole content of `path`, read in one go (sized by fstat); nothing if
+// it does not exist.
+std::optional<std::string> read_file(const std::filesystem::path& path);
+
+}  // namespace slimfaas::store
