@@ -18,6 +18,7 @@
 #include "store/raft_core.hpp"
 #include "store/durable_file.hpp"
 #include "store/raft_log.hpp"
+#include "store/snapshot_policy.hpp"
 #include "store/state_machine.hpp"
 
 namespace slimfaas::actors {
@@ -288,6 +289,8 @@ void apply_committed(Self self, store::Ready& ready) {
   if (ready.snapshot) {
     s.machine.restore(ready.snapshot->data);
     s.snapshot_index = ready.snapshot->meta.index;
+    s.last_snapshot_bytes = ready.snapshot->data.size();
+    s.log_bytes_since_snapshot = 0;
   }
   for (const auto& entry : ready.committed_entries) {
     if (entry.index <= s.machine.last_applied()) continue;  // covered by a snapshot
@@ -324,18 +327,14 @@ void apply_committed(Self self, store::Ready& ready) {
 // this actor goes on (the pause is the fork's page-table copy, not the
 // serialization). Once the file is durable the core forgets the entries it
 // covers and keeps a reference to the file (read back only to send an
-// InstallSnapshot). Taken once the log since the last one is at least as
-// large as that snapshot was (or 64 MiB), and never before
-// snapshot_interval_entries entries: the log held in memory stays bounded
-// by about the state's size. One at a time.
-constexpr std::size_t max_log_bytes_between_snapshots = 64u << 20;
-
+// InstallSnapshot). When: store/snapshot_policy.hpp. One at a time.
 void maybe_compact(Self self) {
   auto& s = self->state;
   if (s.snapshot_child != 0) return;
   const Index applied = s.core->applied();
-  if (applied < s.snapshot_index + s.setup.snapshot_interval_entries) return;
-  if (s.log_bytes_since_snapshot < std::min(s.last_snapshot_bytes, max_log_bytes_between_snapshots)) return;
+  const store::SnapshotProgress progress{applied - std::min(applied, s.snapshot_index), s.log_bytes_since_snapshot,
+                                         s.last_snapshot_bytes};
+  if (!store::snapshot_due(progress, s.setup.snapshot_interval_entries)) return;
   if (s.machine.last_applied() != applied) return;
   const auto directory = snapshot_directory(s.setup.directory);
   std::error_code ec;
