@@ -349,7 +349,13 @@ void maybe_compact(Self self) {
     [[maybe_unused]] const int niceness = ::nice(10);  // behind the nodes' own threads for the CPU
     int code = 0;
     try {
-      store::write_file_durably(path, s.machine.snapshot());
+      // Streamed: the child never holds the whole snapshot (its pages
+      // would all be fresh, faulted in and zeroed).
+      const std::filesystem::path temporary = path.string() + ".tmp";
+      store::FileAppender file(temporary, true);
+      s.machine.snapshot_to([&file](std::string_view piece) { file.append(piece); });
+      file.close();
+      store::commit_file(temporary, path);
     } catch (...) {
       code = 1;
     }

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <string>
 #include <system_error>
+#include <utility>
 
 namespace slimfaas::store {
 namespace {
@@ -28,32 +29,48 @@ void fsync_path(const std::filesystem::path& path, int flags) {
 
 }  // namespace
 
-void append_file(const std::filesystem::path& path, std::string_view bytes, bool truncate) {
+FileAppender::FileAppender(const std::filesystem::path& path, bool truncate) : path_(path) {
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : O_APPEND), 0600);
+  if (fd_ < 0) fail("cannot open", path);
+  start_ = ::lseek(fd_, 0, SEEK_END);
+}
+
+FileAppender::~FileAppender() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void FileAppender::append(std::string_view bytes) {
   constexpr std::size_t kStep = 1u << 20;
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : O_APPEND), 0600);
-  if (fd < 0) fail("cannot open", path);
-  const off_t start = ::lseek(fd, 0, SEEK_END);
-  std::size_t written = 0;
-  std::size_t flushed = 0;  // bytes whose writeback was started
-  while (written < bytes.size()) {
-    const auto n = ::write(fd, bytes.data() + written, std::min(kStep, bytes.size() - written));
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const auto n = ::write(fd_, bytes.data() + done, std::min(kStep, bytes.size() - done));
     if (n < 0) {
       if (errno == EINTR) continue;
-      ::close(fd);
-      fail("cannot write", path);
+      fail("cannot write", path_);
     }
-    written += static_cast<std::size_t>(n);
-    if (written - flushed >= kStep) {
+    done += static_cast<std::size_t>(n);
+    written_ += static_cast<std::size_t>(n);
+    if (written_ - flushed_ >= kStep) {
       // Wait for the previous step's writeback, start this one's.
-      if (flushed >= kStep)
-        ::sync_file_range(fd, start + static_cast<off_t>(flushed - kStep), static_cast<off_t>(kStep),
+      if (flushed_ > step_start_)
+        ::sync_file_range(fd_, start_ + static_cast<off_t>(step_start_), static_cast<off_t>(flushed_ - step_start_),
                           SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-      ::sync_file_range(fd, start + static_cast<off_t>(flushed), static_cast<off_t>(written - flushed),
+      ::sync_file_range(fd_, start_ + static_cast<off_t>(flushed_), static_cast<off_t>(written_ - flushed_),
                         SYNC_FILE_RANGE_WRITE);
-      flushed = written;
+      step_start_ = std::exchange(flushed_, written_);
     }
   }
-  if (::close(fd) != 0) fail("cannot close", path);
+}
+
+void FileAppender::close() {
+  const int fd = std::exchange(fd_, -1);
+  if (fd >= 0 && ::close(fd) != 0) fail("cannot close", path_);
+}
+
+void append_file(const std::filesystem::path& path, std::string_view bytes, bool truncate) {
+  FileAppender file(path, truncate);
+  file.append(bytes);
+  file.close();
 }
 
 void commit_file(const std::filesystem::path& from, const std::filesystem::path& to, bool sync) {

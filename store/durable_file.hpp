@@ -3,6 +3,8 @@
 // written under another name, fsynced, renamed into place, and the
 // directory fsynced. Shared by SlimData's snapshot files and the blob store.
 // Errors throw std::system_error naming the path.
+#include <sys/types.h>
+
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -10,11 +12,33 @@
 
 namespace slimfaas::store {
 
-// Appends `bytes` to `path` (created if needed; emptied first when
-// `truncate`). Large writes go in 1 MiB steps whose writeback starts as the
-// next is written (sync_file_range, like RocksDB's bytes_per_sync), so
+// Appends to a file (created if needed; emptied first when `truncate`).
+// What is written goes to the disk in 1 MiB steps whose writeback starts as
+// the next is written (sync_file_range, like RocksDB's bytes_per_sync), so
 // hundreds of MiB never sit dirty in the page cache: the final fsync stays
-// short, and other files' fsyncs do not queue behind this writeback.
+// short, and other files' fsyncs do not queue behind this writeback. For
+// content produced piece by piece (a streamed snapshot); close() reports a
+// failed close, the destructor only closes.
+class FileAppender {
+ public:
+  FileAppender(const std::filesystem::path& path, bool truncate);
+  ~FileAppender();
+  FileAppender(const FileAppender&) = delete;
+  FileAppender& operator=(const FileAppender&) = delete;
+
+  void append(std::string_view bytes);
+  void close();
+
+ private:
+  std::filesystem::path path_;
+  int fd_ = -1;
+  off_t start_ = 0;          // the file's size when opened
+  std::size_t written_ = 0;  // bytes appended since
+  std::size_t flushed_ = 0;  // of which writeback was started
+  std::size_t step_start_ = 0;  // where the last started step began
+};
+
+// `bytes` appended to `path` in one go (a FileAppender).
 void append_file(const std::filesystem::path& path, std::string_view bytes, bool truncate);
 
 // Makes `from` durable and gives it the name `to` (fsync, rename, fsync of

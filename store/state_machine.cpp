@@ -411,38 +411,46 @@ std::string StateMachine::query(std::string_view query) const {
 // --- snapshot --------------------------------------------------------------
 
 std::string StateMachine::snapshot() const {
-  std::size_t bytes = 1 + 8 * kMaxVarintBytes;
-  for (const auto& [key, v] : kv_) bytes += 3 * kMaxVarintBytes + key.size() + v.value.size();
-  for (const auto& [name, fields] : hashes_) {
-    bytes += 2 * kMaxVarintBytes + name.size();
-    for (const auto& [field, value] : fields) bytes += 2 * kMaxVarintBytes + field.size() + value.size();
-  }
-  for (const auto& [name, queue] : queues_) {
-    bytes += 2 * kMaxVarintBytes + name.size();
-    for (const auto& [id, item] : queue.items)
-      bytes += 6 * kMaxVarintBytes + item.payload.size() + item.attachment.size();
-  }
-  for (const auto& [name, value] : counters_) bytes += 2 * kMaxVarintBytes + name.size();
+  std::string out;
+  snapshot_to([&out](std::string_view piece) { out.append(piece); });
+  return out;
+}
 
-  Writer w(bytes);
+void StateMachine::snapshot_to(const std::function<void(std::string_view)>& sink, std::size_t piece_bytes) const {
+  Writer w(piece_bytes + 64 * 1024);
+  // Hands over what is encoded once it reaches a piece (items are small
+  // next to a piece, so pieces stay about piece_bytes).
+  const auto maybe_flush = [&] {
+    if (w.size() < piece_bytes) return;
+    sink(w.view());
+    w.clear();
+  };
   w.u8(kSnapshotVersion).varint(last_applied_).varint(clock_ms_).varint(next_element_id_);
   w.varint(kv_.size());
-  for (const auto& [key, v] : kv_) w.bytes(key).bytes(v.value).varint(v.expires_at);
+  for (const auto& [key, v] : kv_) {
+    w.bytes(key).bytes(v.value).varint(v.expires_at);
+    maybe_flush();
+  }
   w.varint(hashes_.size());
   for (const auto& [name, fields] : hashes_) {
     w.bytes(name).varint(fields.size());
-    for (const auto& [field, value] : fields) w.bytes(field).bytes(value);
+    for (const auto& [field, value] : fields) {
+      w.bytes(field).bytes(value);
+      maybe_flush();
+    }
   }
   w.varint(queues_.size());
   for (const auto& [name, queue] : queues_) {
     w.bytes(name).varint(queue.items.size());
-    for (const auto& [id, item] : queue.items)
+    for (const auto& [id, item] : queue.items) {
       w.varint(id).varint(item.visible_at).varint(item.lease_until).varint(item.takes).bytes(item.payload).bytes(
           item.attachment);
+      maybe_flush();
+    }
   }
   w.varint(counters_.size());
   for (const auto& [name, value] : counters_) w.bytes(name).zigzag(value);
-  return std::move(w).take();
+  if (w.size() > 0) sink(w.view());
 }
 
 void StateMachine::restore(std::string_view snapshot) {

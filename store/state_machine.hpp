@@ -28,6 +28,7 @@
 // or waiting); snapshot/restore O(state). Payloads are copied once into the
 // state and once into a take's result.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -59,6 +60,11 @@ class StateMachine {
   // current state when the bytes do not decode.
   std::string snapshot() const;
   void restore(std::string_view snapshot);
+  // The same bytes as snapshot(), handed to `sink` in consecutive pieces of
+  // about `piece_bytes` as they are encoded: a snapshot streamed to a file
+  // never exists whole in memory (a 400 MiB state would need 400 MiB of
+  // fresh pages to be faulted in and zeroed first).
+  void snapshot_to(const std::function<void(std::string_view)>& sink, std::size_t piece_bytes = 1u << 20) const;
 
   Index last_applied() const noexcept { return last_applied_; }
 

@@ -49,6 +49,9 @@ class Writer {
   }
   std::string take() && { return std::move(out_); }
   std::size_t size() const { return out_.size(); }
+  // For output streamed in pieces: what was written since the last clear().
+  std::string_view view() const { return out_; }
+  void clear() { out_.clear(); }
 
  private:
   std::string out_;

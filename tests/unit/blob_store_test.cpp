@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <string>
+#include <system_error>
 
 #include "store/blob_store.hpp"
 #include "store/durable_file.hpp"
@@ -88,4 +89,22 @@ TEST_CASE("durable files are written whole in steps, appended to, and read back"
   slimfaas::store::commit_file(dir / "part", dir / "done");
   CHECK(*slimfaas::store::read_file(dir / "done") == "head" + big);
   CHECK_FALSE(slimfaas::store::read_file(dir / "missing"));
+}
+
+TEST_CASE("a file appender streams pieces of any size across writeback steps", "[durable_file]") {
+  slimfaas::test::TempDir dir;
+  std::string expected;
+  {
+    slimfaas::store::FileAppender file(dir / "streamed", true);
+    // Pieces smaller and larger than a step, so steps end mid-piece.
+    for (std::size_t size : {100u, 700'000u, 1u, 1'500'000u, 3'000'000u, 4096u}) {
+      const std::string piece(size, static_cast<char>('a' + expected.size() % 26));
+      file.append(piece);
+      expected += piece;
+    }
+    file.close();
+    CHECK_NOTHROW(file.close());  // closing twice is harmless
+  }
+  CHECK(*slimfaas::store::read_file(dir / "streamed") == expected);
+  CHECK_THROWS_AS(slimfaas::store::FileAppender(dir / "no-such-dir" / "f", true), std::system_error);
 }

@@ -336,6 +336,25 @@ TEST_CASE("state machine snapshot and restore round trip", "[state_machine]") {
                                queries::hash_get_all("h"), queries::counter_get("c")})
     CHECK(r.query(q) == copy.query(q));
 
+  SECTION("a streamed snapshot has the same bytes, in pieces of about the asked size") {
+    for (int i = 0; i < 50; ++i) results::queue_push(r.apply(commands::queue_push("q", std::string(1000, 'x'))));
+    const std::string whole = r.machine.snapshot();
+    std::vector<std::size_t> sizes;
+    std::string streamed;
+    r.machine.snapshot_to(
+        [&](std::string_view piece) {
+          sizes.push_back(piece.size());
+          streamed.append(piece);
+        },
+        8192);
+    CHECK(streamed == whole);
+    REQUIRE(sizes.size() > 3);
+    for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {  // the last one holds the rest
+      CHECK(sizes[i] >= 8192);
+      CHECK(sizes[i] < 8192 + 1100);
+    }
+  }
+
   SECTION("a malformed snapshot is refused and the state kept") {
     const std::string now = copy.machine.snapshot();
     CHECK_THROWS(copy.machine.restore(bytes.substr(0, bytes.size() / 2)));
