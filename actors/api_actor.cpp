@@ -232,6 +232,12 @@ void status_all(Self self, ApiCall& call) {
   }
 }
 
+
+async::ApiContext async_context(const ApiSetup& setup, std::shared_ptr<const FunctionTable> table) {
+  return async::ApiContext{std::move(table), setup.slimdata, setup.async_side_body_bytes, setup.blob_timeout,
+                           setup.async_queue_limits};
+}
+
 void handle(Self self, ApiCall& call) {
   auto& setup = self->state.setup;
   const auto& route = call.request.route;
@@ -294,9 +300,9 @@ void handle(Self self, ApiCall& call) {
     case RouteKind::data_sets:
       return handle_data_sets(self, call);
     case RouteKind::function_async:
-      return async::accept(self, async::ApiContext{table, setup.slimdata, setup.async_side_body_bytes, setup.blob_timeout}, call);
+      return async::accept(self, async_context(setup, table), call);
     case RouteKind::async_callback:
-      return async::callback(self, async::ApiContext{table, setup.slimdata, setup.async_side_body_bytes, setup.blob_timeout}, call);
+      return async::callback(self, async_context(setup, table), call);
     case RouteKind::publish_event:
       return call.reply(error(501, "not_implemented",
                               std::string(net::to_string(route.kind)) + " needs SlimData, which this node does not run yet"));

@@ -9,6 +9,7 @@
 
 #include "actors/gateway.hpp"
 #include "net/metrics.hpp"
+#include "store/state_machine_commands.hpp"
 
 namespace slimfaas::actors {
 
@@ -24,6 +25,8 @@ struct ApiSetup {
   // how long one node may take to store a chunk of one.
   std::uint64_t async_side_body_bytes = 65536;
   std::chrono::milliseconds blob_timeout{5000};
+  // How much one function's async queue may hold; more calls get 429.
+  store::QueueLimits async_queue_limits;
 };
 
 caf::actor spawn_api_actor(caf::actor_system& system, ApiSetup setup);

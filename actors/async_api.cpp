@@ -42,17 +42,31 @@ ApiResponse unknown_function(const std::string& name) {
   return error(404, "function_not_found", "no function named '" + name + "'");
 }
 
-// Commits the push and answers 202 with the element id.
+// The queue holds as much as it may: the caller should come back later
+// (the function is slower than its callers, or stopped).
+ApiResponse queue_full(const std::string& name, const store::PushOutcome& outcome, const store::QueueLimits& limits) {
+  const auto bound = [](std::uint64_t limit) { return limit == 0 ? std::string("no bound") : std::to_string(limit); };
+  auto r = error(429, "queue_full",
+                 "the async queue of '" + name + "' is full: " + std::to_string(outcome.items) + " calls (limit " +
+                     bound(limits.max_items) + "), " + std::to_string(outcome.bytes) + " bytes (limit " +
+                     bound(limits.max_bytes) + "); the call is not queued");
+  r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
+// Commits the push and answers 202 with the element id, or 429 when the
+// queue is full.
 void push(caf::event_based_actor* self, caf::actor slimdata, std::string command, net::ApiCallback reply,
-          std::string name) {
+          std::string name, store::QueueLimits limits) {
   self->request(slimdata, ask_local_node, propose_atom::value, std::move(command))
       .then(
-          [reply, name](const SlimDataReply& answer) {
+          [reply, name, limits](const SlimDataReply& answer) {
             if (!answer.ok()) return reply(slimdata_refusal(answer, "the call"));
             try {
-              const auto id = store::results::queue_push(answer.value);
+              const auto outcome = store::results::queue_push_bounded(answer.value);
+              if (!outcome.id) return reply(queue_full(name, outcome, limits));
               auto r = empty(202);
-              r.headers.emplace_back("SlimFaas-Element-Id", std::to_string(id));
+              r.headers.emplace_back("SlimFaas-Element-Id", std::to_string(*outcome.id));
               reply(std::move(r));
             } catch (const std::exception& e) {
               // An already-applied result carries no id: the caller may retry.
@@ -81,24 +95,26 @@ void accept(caf::event_based_actor* self, const ApiContext& context, ApiCall& ca
   queued.headers = std::move(request.headers);
   if (context.side_body_bytes == 0 || request.body.size() <= context.side_body_bytes) {
     queued.body = std::move(request.body);
-    std::string command = store::commands::queue_push(queue_name(name), encode(queued));
+    std::string command = store::commands::queue_push(queue_name(name), encode(queued), "", context.queue_limits);
     queued = {};  // the command holds the only copy of the body now
-    return push(self, context.slimdata, std::move(command), call.reply, name);
+    return push(self, context.slimdata, std::move(command), call.reply, name, context.queue_limits);
   }
   // A large body: stored beside the log on a majority first, so that its
   // bytes never sit in the log ahead of small calls' entries; the entry
   // only names it.
   auto body = std::make_shared<const std::string>(std::move(request.body));
   const std::string blob = random_hex_id();
-  std::string command = store::commands::queue_push(queue_name(name), encode(queued), blob);
+  // A full queue refuses it after the upload: the refusal releases the
+  // blob on every node, as an ack would.
+  std::string command = store::commands::queue_push(queue_name(name), encode(queued), blob, context.queue_limits);
   upload_blob(self, context.slimdata, blob, std::move(body), context.blob_timeout,
-              [self, slimdata = context.slimdata, command = std::move(command), reply = call.reply, name](
-                  bool stored, const std::string& why) mutable {
+              [self, slimdata = context.slimdata, command = std::move(command), reply = call.reply, name,
+               limits = context.queue_limits](bool stored, const std::string& why) mutable {
                 if (!stored)
                   return reply(error(503, "body_not_stored",
                                      "the body could not be stored on a majority of SlimData nodes; the call is not "
                                      "queued: " + why));
-                push(self, slimdata, std::move(command), std::move(reply), std::move(name));
+                push(self, slimdata, std::move(command), std::move(reply), std::move(name), limits);
               });
 }
 

@@ -15,6 +15,7 @@
 
 #include "actors/gateway.hpp"
 #include "actors/messages.hpp"
+#include "store/state_machine_commands.hpp"
 
 namespace slimfaas::actors::async {
 
@@ -23,6 +24,7 @@ struct ApiContext {
   caf::actor slimdata;  // null: SlimData is not configured on this node
   std::uint64_t side_body_bytes = 65536;     // larger bodies go beside the log (0: never)
   std::chrono::milliseconds blob_timeout{5000};  // per chunk and node
+  store::QueueLimits queue_limits;               // a full queue answers 429
 };
 
 void accept(caf::event_based_actor* self, const ApiContext& context, ApiCall& call);

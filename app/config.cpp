@@ -200,6 +200,17 @@ const std::vector<Setting>& settings() {
        [](NodeConfig& c, const std::string& v) {
          c.async_side_body_bytes = static_cast<std::uint64_t>(parse_int("async-side-body-bytes", v, 0, 1 << 30));
        }},
+      {"async-max-queue-items", {"SlimFaas__AsyncMaxQueueItems"}, "1000000",
+       "calls one function's async queue may hold; more get 429 queue_full (0: no bound)",
+       [](NodeConfig& c, const std::string& v) {
+         c.async_max_queue_items = static_cast<std::uint64_t>(parse_int("async-max-queue-items", v, 0, 1'000'000'000));
+       }},
+      {"async-max-queue-bytes", {"SlimFaas__AsyncMaxQueueBytes"}, "536870912",
+       "bytes one function's async queue may hold in memory (requests as queued; a body stored beside the log "
+       "counts by its id); more get 429 queue_full (0: no bound)",
+       [](NodeConfig& c, const std::string& v) {
+         c.async_max_queue_bytes = static_cast<std::uint64_t>(parse_int("async-max-queue-bytes", v, 0, 1ll << 40));
+       }},
       {"max-connections", {"SlimFaas__MaxConnections"}, "10000", "more client connections get 503 and are closed",
        [](NodeConfig& c, const std::string& v) {
          c.server.limits.max_connections = static_cast<std::size_t>(parse_int("max-connections", v, 1, 10'000'000));

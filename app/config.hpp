@@ -49,6 +49,10 @@ struct NodeConfig {
   // Async bodies over this many bytes are kept beside the Raft log on a
   // majority of nodes, the queue entry only names them (0: never).
   std::uint64_t async_side_body_bytes = 65536;
+  // How much one function's async queue may hold (0: no bound); more calls
+  // get 429. Every node keeps every queue in memory.
+  std::uint64_t async_max_queue_items = 1'000'000;
+  std::uint64_t async_max_queue_bytes = 512ull << 20;
   bool slimdata_enabled() const { return !slimdata_peers.empty() || allow_cold_start; }
   bool pod_scaled_up_by_default = false;
   int queues_delay_ms = 10;

@@ -195,7 +195,8 @@ int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> back
 
   auto api = actors::spawn_api_actor(
       system, actors::ApiSetup{&gateway, inspector, &registry, config.hostname, slimdata, config.async_side_body_bytes,
-                               std::chrono::milliseconds(config.slimdata_request_timeout_ms)});
+                               std::chrono::milliseconds(config.slimdata_request_timeout_ms),
+                               store::QueueLimits{config.async_max_queue_items, config.async_max_queue_bytes}});
   actors::register_actor(inspector, "api", "api", api);
   gateway.set_api(api);
 

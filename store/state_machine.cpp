@@ -169,17 +169,36 @@ std::string StateMachine::execute(std::string_view command) {
       return std::move(ok(kMaxVarintBytes).varint(removed)).take();
     }
     case Opcode::QueuePush:
-    case Opcode::QueuePushAttached: {
+    case Opcode::QueuePushAttached:
+    case Opcode::QueuePushBounded: {
       std::string_view name = r.bytes();
       std::string_view payload = r.bytes();
-      std::string_view attachment = op == Opcode::QueuePushAttached ? r.bytes() : std::string_view{};
+      std::string_view attachment = op != Opcode::QueuePush ? r.bytes() : std::string_view{};
+      QueueLimits limits;
+      if (op == Opcode::QueuePushBounded) {
+        limits.max_items = r.varint();
+        limits.max_bytes = r.varint();
+      }
       r.expect_end();
       auto q = queues_.find(name);
-      if (q == queues_.end()) q = queues_.emplace(std::string(name), Queue{}).first;
+      if (q != queues_.end()) {
+        const Queue& queue = q->second;
+        const bool full = (limits.max_items != 0 && queue.items.size() >= limits.max_items) ||
+                          (limits.max_bytes != 0 && queue.bytes + payload.size() + attachment.size() > limits.max_bytes);
+        if (full) {
+          // Nothing names the blob now: every node drops its copy.
+          if (!attachment.empty() && attachments_.count(attachment) == 0) released_.emplace_back(attachment);
+          return std::move(ok(1 + 2 * kMaxVarintBytes).u8(0).varint(queue.items.size()).varint(queue.bytes)).take();
+        }
+      } else {
+        q = queues_.emplace(std::string(name), Queue{}).first;
+      }
       ElementId id = next_element_id_++;
-      q->second.items.emplace(id, QueueItem{std::string(payload), std::string(attachment), 0, 0, 0});
+      auto item = q->second.items.emplace(id, QueueItem{std::string(payload), std::string(attachment), 0, 0, 0}).first;
+      q->second.bytes += item->second.bytes();
       q->second.ready.insert(id);
       if (!attachment.empty()) attachments_.emplace(attachment);
+      if (op == Opcode::QueuePushBounded) return std::move(ok(1 + kMaxVarintBytes).u8(1).varint(id)).take();
       return std::move(ok(kMaxVarintBytes).varint(id)).take();
     }
     case Opcode::QueueTake: {
@@ -231,6 +250,7 @@ std::string StateMachine::execute(std::string_view command) {
         // Released once no live item names it any more.
         if (attachments_.count(attachment) == 0) released_.push_back(attachment);
       }
+      q->second.bytes -= item->second.bytes();
       q->second.items.erase(item);
       if (q->second.items.empty()) queues_.erase(q);
       return ok_flag(true);
@@ -486,6 +506,7 @@ void StateMachine::restore(std::string_view snapshot) {
       if (version >= 2) item.attachment = std::string(r.bytes());
       if (!item.attachment.empty()) restored.attachments_.insert(item.attachment);
       if (id >= restored.next_element_id_) throw MalformedError("queue item id past the next id");
+      queue.bytes += item.bytes();
       if (!queue.items.emplace(id, std::move(item)).second) throw MalformedError("duplicate queue item id");
     }
     for (const auto& [id, item] : queue.items) queue.index(id, item, restored.clock_ms_);

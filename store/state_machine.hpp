@@ -87,9 +87,12 @@ class StateMachine {
     TimeMs lease_until = 0;  // 0: not leased since the last requeue or push
     std::uint32_t takes = 0;
     TimeMs available_at() const { return lease_until != 0 ? lease_until : visible_at; }
+    // What the item counts for against QueueLimits::max_bytes.
+    std::uint64_t bytes() const { return payload.size() + attachment.size(); }
   };
   struct Queue {
     std::map<ElementId, QueueItem> items;
+    std::uint64_t bytes = 0;  // of its items
     // Every item is in exactly one of these. `ready`: available at or before
     // the clock, in push order. `pending`: by (available_at, id), waiting for
     // a lease to end or a retry time; moved to `ready` by the next take once

@@ -96,6 +96,12 @@ std::string queue_push(std::string_view queue, std::string_view payload, std::st
   w.bytes(queue).bytes(payload).bytes(attachment);
   return std::move(w).take();
 }
+std::string queue_push(std::string_view queue, std::string_view payload, std::string_view attachment,
+                       const QueueLimits& limits) {
+  Writer w = start(Opcode::QueuePushBounded, queue.size() + payload.size() + attachment.size() + 2 * kMaxVarintBytes);
+  w.bytes(queue).bytes(payload).bytes(attachment).varint(limits.max_items).varint(limits.max_bytes);
+  return std::move(w).take();
+}
 std::string queue_take(std::string_view queue, std::uint32_t max_items, TimeMs now_ms,
                        std::uint64_t lease_ms) {
   Writer w = start(Opcode::QueueTake, queue.size());
@@ -198,6 +204,18 @@ std::uint64_t hash_clear(std::string_view result) {
 }
 ElementId queue_push(std::string_view result) {
   return decode(result, [](Reader& r) { return r.varint(); });
+}
+PushOutcome queue_push_bounded(std::string_view result) {
+  return decode(result, [](Reader& r) {
+    PushOutcome outcome;
+    if (r.u8() != 0) {
+      outcome.id = r.varint();
+    } else {
+      outcome.items = r.varint();
+      outcome.bytes = r.varint();
+    }
+    return outcome;
+  });
 }
 std::vector<TakenItem> queue_take(std::string_view result) {
   return decode(result, [](Reader& r) {

@@ -75,6 +75,26 @@ struct QueueItemState {
   friend bool operator==(const QueueItemState&, const QueueItemState&) = default;
 };
 
+// How much one queue may hold (0: no bound). Bytes count the items'
+// payloads and blob ids as the state keeps them (a body stored beside the
+// log counts by its id only: it is on disk, not in memory).
+struct QueueLimits {
+  std::uint64_t max_items = 0;
+  std::uint64_t max_bytes = 0;
+
+  friend bool operator==(const QueueLimits&, const QueueLimits&) = default;
+};
+
+// What a bounded push did: the new item's id, or nothing when the queue was
+// full (then its size at that point).
+struct PushOutcome {
+  std::optional<ElementId> id;
+  std::uint64_t items = 0;
+  std::uint64_t bytes = 0;
+
+  friend bool operator==(const PushOutcome&, const PushOutcome&) = default;
+};
+
 namespace commands {
 
 // Sets `key`. With ttl_ms > 0 the key expires at now_ms + ttl_ms; now_ms is
@@ -94,6 +114,14 @@ std::string queue_push(std::string_view queue, std::string_view payload);
 // released (StateMachine::take_released_attachments), so each node deletes
 // its copy. Results decode with results::queue_push.
 std::string queue_push(std::string_view queue, std::string_view payload, std::string_view attachment);
+// The same within `limits`: a queue that already holds max_items items, or
+// whose bytes would pass max_bytes, refuses the item and keeps its state (an
+// empty queue takes any item, so one larger than max_bytes is not refused
+// forever). A refused item's attachment is reported released at once, as
+// for an ack, so every node deletes the blob. Results decode with
+// results::queue_push_bounded. `attachment` may be empty.
+std::string queue_push(std::string_view queue, std::string_view payload, std::string_view attachment,
+                       const QueueLimits& limits);
 // Takes up to max_items visible items in push order, leased until
 // now_ms + lease_ms: invisible to other takes until acked, requeued, or the
 // lease ends (then visible again; the next take is the next try).
@@ -145,6 +173,7 @@ bool hash_set(std::string_view result);   // true if the field is new
 bool hash_delete(std::string_view result);  // true if the field existed
 std::uint64_t hash_clear(std::string_view result);  // fields removed
 ElementId queue_push(std::string_view result);
+PushOutcome queue_push_bounded(std::string_view result);
 std::vector<TakenItem> queue_take(std::string_view result);
 bool queue_ack(std::string_view result);  // true if the item existed
 RequeueOutcome queue_requeue(std::string_view result);
@@ -178,6 +207,7 @@ enum class Opcode : std::uint8_t {
   CounterAdd = 10,
   Batch = 11,
   QueuePushAttached = 12,
+  QueuePushBounded = 13,
   // queries
   KvGet = 64,
   HashGet = 65,

@@ -57,12 +57,16 @@ FunctionSpec function(const std::string& name, std::vector<std::string> urls, in
 
 // Three nodes serving `functions` (MOCK_KUBERNETES_FUNCTIONS), started.
 struct Cluster : SlimDataCluster {
-  explicit Cluster(std::string functions) : SlimDataCluster(options(std::move(functions))) { start_all(); }
-  static ClusterOptions options(std::string functions) {
+  explicit Cluster(std::string functions, std::vector<std::string> extra_args = {})
+      : SlimDataCluster(options(std::move(functions), std::move(extra_args))) {
+    start_all();
+  }
+  static ClusterOptions options(std::string functions, std::vector<std::string> extra_args) {
     ClusterOptions o;
     o.secret = "async-it";
     o.functions = std::move(functions);
     o.name = "async";
+    o.extra_args = std::move(extra_args);
     return o;
   }
 };
@@ -325,6 +329,38 @@ TEST_CASE("async acceptance refuses unknown functions and oversized bodies", "[i
   auto refused = post_async(lone.port, "echo", "/echo");
   CHECK(refused.status == 503);
   CHECK(refused.json().has_value());
+}
+
+TEST_CASE("a full async queue answers 429 queue_full and queues nothing", "[integration][async]") {
+  auto echo = start_echo();
+  Cluster cluster(functions_json({function("echo", {echo.url()}, 1, 1, async_configuration(30, {1}, {503}))}),
+                  {"--async-max-queue-items", "3"});
+  REQUIRE(cluster.wait_leader().has_value());
+  INFO(cluster.logs());
+
+  // The first call keeps the function busy; the queue then holds three
+  // calls (the one in flight counts until it is acked).
+  REQUIRE(post_async(cluster.node(1).http_port, "echo", "/sleep/5000?id=0").status == 202);
+  REQUIRE(post_async(cluster.node(2).http_port, "echo", "/echo?id=1").status == 202);
+  REQUIRE(post_async(cluster.node(3).http_port, "echo", "/echo?id=2").status == 202);
+  for (int id = 1; id <= 3; ++id) {  // from every node, leader or not
+    auto full = post_async(cluster.node(id).http_port, "echo", "/echo?id=refused");
+    INFO(full.describe());
+    CHECK(full.status == 429);
+    REQUIRE(full.json().has_value());
+    CHECK((*full.json())["error"] == "queue_full");
+    CHECK(full.header("Retry-After") == std::optional<std::string>("1"));
+    CHECK_FALSE(full.header("SlimFaas-Element-Id").has_value());
+  }
+  // The premise held: the first call was still running when the queue refused.
+  CHECK(echo_stats(echo)["completed"].get<int>() == 0);
+
+  // Once delivered, the queue takes calls again; the refused ones never arrive.
+  REQUIRE(wait_until([&] { return echo_stats(echo)["completed"].get<int>() >= 3; }, 30s, 20ms));
+  REQUIRE(wait_until([&] { return leader_metric(cluster, "slimfaas_async_delivered_total", "echo") == 3; }, 10s));
+  REQUIRE(post_async(cluster.node(1).http_port, "echo", "/echo?id=3").status == 202);
+  REQUIRE(wait_until([&] { return echo_stats(echo)["completed"].get<int>() >= 4; }, 30s, 20ms));
+  CHECK(echo_stats(echo)["arrivals"].get<std::vector<std::string>>() == std::vector<std::string>{"0", "1", "2", "3"});
 }
 
 TEST_CASE("async delivery respects NumberParallelRequest and the per pod cap", "[integration][async]") {

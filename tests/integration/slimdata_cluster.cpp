@@ -81,6 +81,7 @@ void SlimDataCluster::start(int id) {
     argv.push_back("--slimdata-snapshot-interval-entries");
     argv.push_back(std::to_string(options_.snapshot_interval));
   }
+  argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
   n.proc = std::make_unique<Process>(
       argv, Env{{"MOCK_KUBERNETES_FUNCTIONS", options_.functions}, {"SlimFaas__LogLevel", "info"}},
       options_.name + "-n" + std::to_string(id) + "-start" + std::to_string(++n.starts));

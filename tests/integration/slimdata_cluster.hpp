@@ -38,6 +38,7 @@ struct ClusterOptions {
   int snapshot_interval = 0;                       // 0: the node's default
   std::string functions = R"({"Functions":[]})";  // MOCK_KUBERNETES_FUNCTIONS
   std::string name = "slimdata";                   // for directories and log names
+  std::vector<std::string> extra_args;             // more `slimfaas serve` options, on every node
 };
 
 class SlimDataCluster {

@@ -58,6 +58,8 @@ TEST_CASE("load_config: defaults", "[config]") {
   CHECK(c.max_waiting_per_function == 1000);
   CHECK(c.actor_threads == 0);
   CHECK(c.log_level == "info");
+  CHECK(c.async_max_queue_items == 1'000'000);
+  CHECK(c.async_max_queue_bytes == 512ull << 20);
 }
 
 TEST_CASE("load_config: unrelated environment variables are ignored", "[config]") {
@@ -120,6 +122,8 @@ TEST_CASE("load_config: current environment names", "[config]") {
                                      {"SlimFaas__MaxWaitingRequestsPerFunction", "0"},
                                      {"SlimFaas__UpstreamIdleConnectionsPerReplica", "4"},
                                      {"SlimFaas__LogLevel", "warn"},
+                                     {"SlimFaas__AsyncMaxQueueItems", "0"},
+                                     {"SlimFaas__AsyncMaxQueueBytes", "1048576"},
                                  });
   CHECK(c.server.ports == Ports{6000, 6001});
   CHECK(c.name_space == "prod");
@@ -149,6 +153,8 @@ TEST_CASE("load_config: current environment names", "[config]") {
   CHECK(c.max_waiting_per_function == 0);
   CHECK(c.server.limits.upstream_idle_per_replica == 4);
   CHECK(c.log_level == "warn");
+  CHECK(c.async_max_queue_items == 0);
+  CHECK(c.async_max_queue_bytes == 1048576);
 }
 
 TEST_CASE("load_config: SlimFaas__Ports__N form one list - in index order", "[config]") {
@@ -374,8 +380,8 @@ TEST_CASE("settings_help lists only settings that load_config accepts", "[config
       }
     }
   }
-  CHECK(flags_seen == 43);
-  CHECK(env_seen == 58);
+  CHECK(flags_seen == 45);
+  CHECK(env_seen == 60);
 }
 
 TEST_CASE("load_config: SlimData peers and settings", "[config]") {

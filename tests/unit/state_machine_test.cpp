@@ -241,6 +241,61 @@ TEST_CASE("state machine releases an item's attachment when the item is acked, o
   CHECK(r.machine.take_released_attachments() == std::vector<std::string>{blob});
 }
 
+TEST_CASE("state machine bounds a queue by items and bytes and refuses what does not fit", "[state_machine]") {
+  Replica r;
+  const QueueLimits two_items{2, 0};
+  PushOutcome first = results::queue_push_bounded(r.apply(commands::queue_push("q", "aaaa", "", two_items)));
+  REQUIRE(first.id);
+  REQUIRE(results::queue_push_bounded(r.apply(commands::queue_push("q", "bbbb", "", two_items))).id);
+  // Full: refused with the queue's size, and nothing changes.
+  const std::string before = r.machine.snapshot();
+  CHECK(results::queue_push_bounded(r.apply(commands::queue_push("q", "cccc", "", two_items))) ==
+        PushOutcome{std::nullopt, 2, 8});
+  CHECK(results::queue_status(r.query(queries::queue_status("q", 0))).total() == 2);
+  Replica same;
+  same.machine.restore(before);
+  CHECK(r.machine.snapshot().substr(1 + 1) == same.machine.snapshot().substr(1 + 1));  // past version and index
+  // An unbounded push still goes in; an ack makes room.
+  REQUIRE(results::queue_push(r.apply(commands::queue_push("q", "dddd"))));
+  CHECK_FALSE(results::queue_push_bounded(r.apply(commands::queue_push("q", "eeee", "", two_items))).id);
+  CHECK(results::queue_ack(r.apply(commands::queue_ack("q", *first.id))));
+  CHECK_FALSE(results::queue_push_bounded(r.apply(commands::queue_push("q", "eeee", "", two_items))).id);
+  results::queue_take(r.apply(commands::queue_take("q", 10, 1000, 30'000)));
+  for (const auto& item : results::queue_take(r.apply(commands::queue_take("q", 10, 100'000, 30'000))))
+    results::queue_ack(r.apply(commands::queue_ack("q", item.id)));
+  CHECK(results::queue_push_bounded(r.apply(commands::queue_push("q", "eeee", "", two_items))).id);
+
+  SECTION("bytes: payloads and blob ids, freed by acks, and any item fits an empty queue") {
+    const QueueLimits ten_bytes{0, 10};
+    Replica b;
+    CHECK(results::queue_push_bounded(b.apply(commands::queue_push("b", std::string(50, 'x'), "", ten_bytes))).id);
+    CHECK(results::queue_push_bounded(b.apply(commands::queue_push("b", "y", "", ten_bytes))) ==
+          PushOutcome{std::nullopt, 1, 50});
+    Replica c;
+    auto six = results::queue_push_bounded(c.apply(commands::queue_push("c", "123456", "", ten_bytes)));
+    CHECK(results::queue_push_bounded(c.apply(commands::queue_push("c", "1234", "", ten_bytes))).id);  // 10: fits
+    CHECK(results::queue_push_bounded(c.apply(commands::queue_push("c", "1", "", ten_bytes))) ==
+          PushOutcome{std::nullopt, 2, 10});
+    CHECK(results::queue_push_bounded(c.apply(commands::queue_push("c", "", "ab", ten_bytes))) ==
+          PushOutcome{std::nullopt, 2, 10});  // a blob id counts too
+    results::queue_ack(c.apply(commands::queue_ack("c", *six.id)));
+    CHECK(results::queue_push_bounded(c.apply(commands::queue_push("c", "123456", "", ten_bytes))).id);
+    // The byte count survives a snapshot.
+    Replica d;
+    d.machine.restore(c.machine.snapshot());
+    CHECK(results::queue_push_bounded(d.apply(commands::queue_push("c", "1", "", ten_bytes))) ==
+          PushOutcome{std::nullopt, 2, 10});
+  }
+
+  SECTION("a refused item's blob is released on every replica") {
+    const std::string blob = "0123456789abcdef0123456789abcdef";
+    REQUIRE(results::queue_push_bounded(r.apply(commands::queue_push("q", "fill", "", two_items))).id);
+    CHECK_FALSE(results::queue_push_bounded(r.apply(commands::queue_push("q", "meta", blob, two_items))).id);
+    CHECK(r.machine.take_released_attachments() == std::vector<std::string>{blob});
+    CHECK_FALSE(results::attachment_live(r.query(queries::attachment_live(blob))));
+  }
+}
+
 TEST_CASE("state machine counters add and read", "[state_machine]") {
   Replica r;
   CHECK(results::counter_get(r.query(queries::counter_get("delivered"))) == 0);
