@@ -454,6 +454,17 @@ void process_ready(Self self) {
   ++s.persists;
   s.persisted_entries += job.entries.size();
   self->request(s.writer, caf::infinite, persist_atom::value, std::move(job)).then([=](bool) { finish_ready(self); });
+  // Committed entries are durable on a majority already, whatever this
+  // node's own write: apply them (answering their proposers) while it runs,
+  // not after it. Under load a leader always has a write running, and its
+  // commits would otherwise wait for the next one to end (etcd's raft
+  // allows the same with asynchronous storage writes). A received snapshot
+  // keeps the contract's order: it replaces the state only once stored.
+  if (!ready.snapshot) {
+    apply_committed(self, ready);
+    ready.committed_entries.clear();
+    ready.read_states.clear();
+  }
 }
 
 // ------------------------------------------------------------ requests
