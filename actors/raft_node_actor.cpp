@@ -51,6 +51,7 @@ using compact_atom = caf::atom_constant<caf::atom("compact")>;
 using snapshot_written_atom = caf::atom_constant<caf::atom("snapwrote")>;
 using connect_atom = caf::atom_constant<caf::atom("connect")>;
 using peer_atom = caf::atom_constant<caf::atom("peer")>;
+using early_atom = caf::atom_constant<caf::atom("early")>;
 
 SlimDataReply reply_of(SlimDataReply::Status status, std::string detail) {
   SlimDataReply r;
@@ -219,6 +220,7 @@ struct RaftNodeState {
   // from the peer's node actor itself.
   std::map<caf::node_id, NodeId> authenticated_nodes;
   bool persisting = false;
+  bool early_messages_scheduled = false;  // an early_atom is on its way
   std::optional<store::Ready> in_flight;             // persisting now
 
   std::map<Index, PendingProposal> proposals;        // leader: by log index
@@ -408,23 +410,33 @@ void finish_ready(Self self) {
 
 void observe_role(Self self);
 
-// Messages a node may send before its Ready is durable: they promise
-// nothing about its stable storage. A leader's appends and heartbeats go
-// out while it persists the same entries (its own match counts only once
-// they are durable: the core counts what was persisted), so the leader's
-// and the followers' fsyncs overlap; heartbeats and their answers keep
-// flowing while a long write (a snapshot) runs. Votes and acknowledgements
-// of entries wait for the fsync (Figure 2: "respond to RPCs only after
-// updating stable storage").
-bool may_send_before_persist(const store::Message& m) {
-  using T = store::MessageType;
-  return m.type != T::Vote && m.type != T::VoteResponse && m.type != T::AppendResponse;
+// While a write runs, what the core produced since (appends of new
+// proposals, heartbeats, their answers) leaves once the events queued with
+// it are handled: one self-message per burst, so proposals that arrived
+// together share one append per peer. The followers then write new entries
+// while the leader's own write of earlier ones still runs; without it they
+// waited for that write to end. Votes and acknowledgements of entries wait
+// for the fsync (store::may_send_before_persist).
+void schedule_early_messages(Self self) {
+  auto& s = self->state;
+  if (s.early_messages_scheduled) return;
+  s.early_messages_scheduled = true;
+  self->send(self, early_atom::value);
+}
+
+void send_early_messages(Self self) {
+  auto& s = self->state;
+  s.early_messages_scheduled = false;
+  if (!s.persisting) return;  // the Ready that ended took them
+  auto messages = s.core->take_messages_before_persist();
+  if (!messages.empty()) send_messages(self, messages);
 }
 
 void process_ready(Self self) {
   auto& s = self->state;
   observe_role(self);
-  if (s.persisting || !s.core->has_ready()) return;
+  if (s.persisting) return schedule_early_messages(self);
+  if (!s.core->has_ready()) return;
   s.in_flight = s.core->ready();
   store::Ready& ready = *s.in_flight;
   // A commit index alone need not be stored: it is learnt again after a
@@ -437,7 +449,7 @@ void process_ready(Self self) {
     return;
   }
   std::vector<store::Message> now, later;
-  for (auto& m : ready.messages) (may_send_before_persist(m) ? now : later).push_back(std::move(m));
+  for (auto& m : ready.messages) (store::may_send_before_persist(m) ? now : later).push_back(std::move(m));
   ready.messages = std::move(later);
   send_messages(self, now);
   PersistJob job;
@@ -737,6 +749,7 @@ caf::message_handler common_handlers(Self self) {
         process_ready(self);
         self->delayed_send(self, s.setup.tick, tick_atom::value);
       },
+      [=](early_atom) { send_early_messages(self); },
   };
 }
 

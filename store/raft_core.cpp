@@ -525,6 +525,14 @@ bool RaftCore::send_append(NodeId peer, bool send_if_empty) {
   return has_entries && progress.state == PeerProgress::State::Replicate;
 }
 
+void RaftCore::flush_pending_appends() {
+  if (!std::exchange(appends_pending_, false) || role_ != Role::Leader) return;
+  for (auto& [peer, progress] : progress_) {
+    while (send_append(peer, false)) {
+    }
+  }
+}
+
 void RaftCore::broadcast_append() {
   for (auto& [peer, progress] : progress_) send_append(peer, true);
 }
@@ -573,10 +581,9 @@ ProposeResult RaftCore::propose(std::string data) {
   if (role_ != Role::Leader) return ProposeResult{0, term_, leader_};
   const Index index = log_.last_index() + 1;
   log_.append(Entry{term_, index, Entry::Kind::Command, std::move(data)});
-  for (auto& [peer, progress] : progress_) {
-    while (send_append(peer, false)) {
-    }
-  }
+  // Sent with the next Ready (or take_messages_before_persist): proposals
+  // that arrive together share one append per peer.
+  appends_pending_ = true;
   return ProposeResult{index, term_, config_.id};
 }
 
@@ -725,6 +732,7 @@ bool RaftCore::has_ready() const {
 
 Ready RaftCore::ready() {
   if (ready_outstanding_) throw std::logic_error("raft: ready() called again before advance()");
+  flush_pending_appends();
   Ready ready;
   ready.snapshot = std::move(received_snapshot_);
   received_snapshot_.reset();
@@ -746,6 +754,15 @@ Ready RaftCore::ready() {
   ready_outstanding_ = true;
   outstanding_applied_ = handed_applied_;
   return ready;
+}
+
+std::vector<Message> RaftCore::take_messages_before_persist() {
+  flush_pending_appends();
+  std::vector<Message> now;
+  std::vector<Message> later;
+  for (auto& m : outbox_) (may_send_before_persist(m) ? now : later).push_back(std::move(m));
+  outbox_ = std::move(later);
+  return now;
 }
 
 void RaftCore::advance() {

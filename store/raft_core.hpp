@@ -147,6 +147,16 @@ struct Message {
   friend bool operator==(const Message&, const Message&) = default;
 };
 
+// Whether a message may leave before the Ready that produced it (or the
+// one outstanding) is durable: it promises nothing about stable storage. A
+// vote, or an acknowledgement of entries, must wait for the fsync (Figure 2:
+// "respond to RPCs only after updating stable storage"); a leader's appends
+// and heartbeats need not (thesis §10.2.1: the leader writes its log in
+// parallel with replicating it, and counts itself only once durable).
+constexpr bool may_send_before_persist(const Message& m) {
+  return m.type != MessageType::Vote && m.type != MessageType::VoteResponse && m.type != MessageType::AppendResponse;
+}
+
 // A read may be served once the state machine applied `index`.
 struct ReadState {
   std::uint64_t context = 0;
@@ -220,6 +230,11 @@ class RaftCore {
   // At most one Ready is outstanding: call advance() before the next ready().
   Ready ready();
   void advance();
+  // While a Ready is outstanding (its write running): the messages produced
+  // since that may leave now (may_send_before_persist), appends for the
+  // entries proposed since included; the others stay for the next Ready.
+  // Lets a leader replicate new entries while its own write runs.
+  std::vector<Message> take_messages_before_persist();
 
   // The driver applied up to `upto` (<= applied) and serialized its state
   // machine into `data`: forget entries up to `upto`, keep `data` to send to
@@ -260,6 +275,7 @@ class RaftCore {
   void handle_append_response(const Message& message);
   void handle_heartbeat_response(const Message& message);
   bool send_append(NodeId peer, bool send_if_empty);
+  void flush_pending_appends();
   void broadcast_append();
   void broadcast_heartbeat(std::uint64_t read_sequence);
   Index self_match() const;
@@ -316,6 +332,9 @@ class RaftCore {
 
   // Ready bookkeeping.
   std::vector<Message> outbox_;
+  // Proposals since the last appends were built: one append per peer then
+  // carries all of them (built by ready() or take_messages_before_persist).
+  bool appends_pending_ = false;
   std::vector<ReadState> read_states_;
   std::optional<Snapshot> received_snapshot_;  // restored, not handed out yet
   HardState handed_hard_state_;                // last hard state handed out

@@ -496,3 +496,80 @@ TEST_CASE("a follower never commits past the last entry the leader vouched for",
   CHECK(core.log().commit() == 2);
   CHECK(core.log().last_index() == 4);
 }
+
+TEST_CASE("proposals made together share one append per peer", "[raft]") {
+  TestCluster cluster(3);
+  cluster.elect(1);
+  REQUIRE(cluster[1].role() == Role::Leader);
+  cluster.delivered.clear();
+  for (int i = 0; i < 5; ++i) REQUIRE(cluster[1].propose("p" + std::to_string(i)).accepted());
+  Ready ready = cluster[1].ready();
+  std::map<NodeId, int> appends;
+  for (const auto& m : ready.messages)
+    if (m.type == MessageType::Append) {
+      ++appends[m.to];
+      CHECK(m.entries.size() == 5);
+    }
+  CHECK(appends == std::map<NodeId, int>{{2, 1}, {3, 1}});
+  cluster[1].advance();
+}
+
+TEST_CASE("a leader replicates new proposals while its own write runs, and acknowledgements wait", "[raft]") {
+  TestCluster cluster(3);
+  cluster.elect(1);
+  REQUIRE(cluster[1].role() == Role::Leader);
+  RaftCore& leader = cluster[1];
+  REQUIRE(leader.propose("first").accepted());
+  Ready writing = leader.ready();  // its write "runs": no advance() yet
+  REQUIRE(writing.entries.size() == 1);
+
+  // Proposed meanwhile: the appends may leave before the write ends.
+  REQUIRE(leader.propose("second").accepted());
+  REQUIRE(leader.propose("third").accepted());
+  auto early = leader.take_messages_before_persist();
+  std::map<NodeId, std::vector<std::string>> sent;
+  for (const auto& m : early) {
+    CHECK(may_send_before_persist(m));
+    if (m.type == MessageType::Append)
+      for (const auto& e : m.entries) sent[m.to].push_back(e.data);
+  }
+  CHECK(sent[2] == std::vector<std::string>{"second", "third"});
+  CHECK(sent[3] == std::vector<std::string>{"second", "third"});
+  CHECK(leader.take_messages_before_persist().empty());  // taken once
+
+  // The followers write them and acknowledge; the leader commits through
+  // them while its own write of "first" still runs... once "first" itself is
+  // on the followers.
+  for (auto& m : writing.messages) cluster.in_flight.push_back(m);
+  for (auto& m : early) cluster.in_flight.push_back(m);
+  // Deliver to the followers only (their Readies are drained, i.e. durable).
+  std::vector<Message> to_leader;
+  for (int guard = 0; guard < 1000 && !cluster.in_flight.empty(); ++guard) {
+    Message m = cluster.in_flight.front();
+    cluster.in_flight.pop_front();
+    if (m.to == 1) {
+      to_leader.push_back(m);
+      continue;
+    }
+    cluster[m.to].step(m);
+    cluster.drain(m.to);
+  }
+  for (const auto& m : to_leader) leader.step(m);
+  CHECK(leader.log().commit() == leader.log().last_index());  // all three, committed by the followers
+
+  // A follower's acknowledgement is never an early message: on a follower
+  // with a write running, it waits for the next Ready.
+  RaftCore& follower = cluster[2];
+  REQUIRE(leader.propose("fourth").accepted());
+  for (auto& m : leader.take_messages_before_persist())
+    if (m.to == 2) follower.step(m);
+  Ready follower_writing = follower.ready();
+  bool acknowledged_early = false;
+  for (const auto& m : follower.take_messages_before_persist())
+    acknowledged_early = acknowledged_early || m.type == MessageType::AppendResponse;
+  for (const auto& m : follower_writing.messages)
+    acknowledged_early = acknowledged_early || (m.type == MessageType::AppendResponse && may_send_before_persist(m));
+  CHECK_FALSE(acknowledged_early);
+  follower.advance();
+  leader.advance();
+}

@@ -264,8 +264,37 @@ class Simulation {
     check_node(n);
     // Sometimes leave the Ready for later, so that steps happen between
     // ready() and advance() and a crash can lose an unpersisted Ready.
-    if (!n.taken && n.core->has_ready()) n.taken = n.core->ready();
+    if (!n.taken && n.core->has_ready()) take_ready(n);
+    // The node actor's early messages: what may leave while a write runs.
+    if (n.taken && chance_percent(30))
+      for (auto& message : n.core->take_messages_before_persist()) send(std::move(message));
     if (n.taken && chance_percent(70)) process_ready(n);
+  }
+
+  // ready(), and what the node actor does as the write starts (each only
+  // sometimes, so that both orders are explored): messages that promise
+  // nothing about stable storage leave at once, and committed entries are
+  // applied at once (they are durable on a majority already; acknowledged
+  // proposals must survive any crash all the same).
+  void take_ready(SimNode& n) {
+    n.taken = n.core->ready();
+    Ready& ready = *n.taken;
+    if (chance_percent(50)) {
+      std::vector<Message> later;
+      for (auto& message : ready.messages) {
+        if (may_send_before_persist(message))
+          send(std::move(message));
+        else
+          later.push_back(std::move(message));
+      }
+      ready.messages = std::move(later);
+    }
+    if (!ready.snapshot && chance_percent(50)) {
+      for (const Entry& entry : ready.committed_entries) apply(n, entry);
+      for (const auto& read : ready.read_states) serve_read(n, read);
+      ready.committed_entries.clear();
+      ready.read_states.clear();
+    }
   }
 
   void process_ready(SimNode& n) {
@@ -286,7 +315,7 @@ class Simulation {
     n.core->advance();
     maybe_compact(n);
     check_node(n);
-    if (n.core->has_ready()) n.taken = n.core->ready();
+    if (n.core->has_ready()) take_ready(n);
   }
 
   void persist(SimNode& n, const Ready& ready) {
