@@ -430,6 +430,14 @@ void send_early_messages(Self self) {
   if (!s.persisting) return;  // the Ready that ended took them
   auto messages = s.core->take_messages_before_persist();
   if (!messages.empty()) send_messages(self, messages);
+  // Entries committed meanwhile (the followers acknowledged them) are
+  // applied and answered now, once the running Ready's own ones were (see
+  // process_ready): they are durable on a majority already.
+  if (s.in_flight && !s.in_flight->snapshot && s.in_flight->committed_entries.empty()) {
+    store::Ready committed;
+    committed.committed_entries = s.core->take_committed_before_persist();
+    if (!committed.committed_entries.empty()) apply_committed(self, committed);
+  }
 }
 
 void process_ready(Self self) {

@@ -765,6 +765,18 @@ std::vector<Message> RaftCore::take_messages_before_persist() {
   return now;
 }
 
+std::vector<Entry> RaftCore::take_committed_before_persist() {
+  std::vector<Entry> committed;
+  if (!ready_outstanding_ || received_snapshot_) return committed;
+  // Not past what the outstanding write holds: the driver may compact up to
+  // what it applied once that write is durable, never past its store.
+  const Index upto = std::min(log_.commit(), log_.handed_out_last());
+  for (Index i = handed_applied_ + 1; i <= upto; ++i) committed.push_back(log_.at(i));
+  handed_applied_ = std::max(handed_applied_, upto);
+  outstanding_applied_ = handed_applied_;  // applied by the time advance() comes
+  return committed;
+}
+
 void RaftCore::advance() {
   if (!ready_outstanding_) throw std::logic_error("raft: advance() without an outstanding ready()");
   ready_outstanding_ = false;

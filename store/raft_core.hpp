@@ -235,6 +235,15 @@ class RaftCore {
   // entries proposed since included; the others stay for the next Ready.
   // Lets a leader replicate new entries while its own write runs.
   std::vector<Message> take_messages_before_persist();
+  // While a Ready is outstanding: the entries committed since it was built,
+  // to apply now (committed means durable on a majority, whatever this
+  // node's own write), up to the last entry of that write (what is applied
+  // may be compacted after advance(), so it must be in the store by then).
+  // Only once the outstanding Ready's own committed entries and snapshot
+  // are applied, to keep the order; the next Ready's committed entries
+  // start after these. Empty when no Ready is outstanding (the next ready()
+  // hands them out) or a received snapshot waits.
+  std::vector<Entry> take_committed_before_persist();
 
   // The driver applied up to `upto` (<= applied) and serialized its state
   // machine into `data`: forget entries up to `upto`, keep `data` to send to

@@ -11,6 +11,7 @@
 //  - truncate_from: a conflict (paper, Figure 2, AppendEntries receiver step
 //    3) removed entries that had already been handed out, so the driver must
 //    delete stored entries from that index before appending the new ones.
+#include <algorithm>
 #include <cstddef>
 #include <deque>
 #include <optional>
@@ -86,6 +87,9 @@ class RaftCoreLog {
   // The last index whose entry is durable and still in this log: a leader
   // counts itself towards a quorum only up to here (thesis §10.2.1).
   Index persisted_last() const { return persisted_last_; }
+  // The last index handed out for persisting (durable once the driver says
+  // so): entries past it are not in the driver's store yet.
+  Index handed_out_last() const { return std::max(persisted_last_, handed_out_last_); }
 
  private:
   void truncate_from(Index index);

@@ -557,6 +557,15 @@ TEST_CASE("a leader replicates new proposals while its own write runs, and ackno
   for (const auto& m : to_leader) leader.step(m);
   CHECK(leader.log().commit() == leader.log().last_index());  // all three, committed by the followers
 
+  // Committed meanwhile: "first" (in the running write) may be applied now;
+  // "second" and "third" are in no write yet, so they wait for the next
+  // Ready (what is applied may be compacted once the write is durable).
+  REQUIRE(writing.committed_entries.empty());
+  auto applied_now = leader.take_committed_before_persist();
+  REQUIRE(applied_now.size() == 1);
+  CHECK(applied_now[0].data == "first");
+  CHECK(leader.take_committed_before_persist().empty());
+
   // A follower's acknowledgement is never an early message: on a follower
   // with a write running, it waits for the next Ready.
   RaftCore& follower = cluster[2];
@@ -571,5 +580,12 @@ TEST_CASE("a leader replicates new proposals while its own write runs, and ackno
     acknowledged_early = acknowledged_early || (m.type == MessageType::AppendResponse && may_send_before_persist(m));
   CHECK_FALSE(acknowledged_early);
   follower.advance();
+  leader.advance();
+  CHECK(leader.applied() == applied_now[0].index);
+  Ready next = leader.ready();
+  std::vector<std::string> committed;
+  for (const auto& e : next.committed_entries) committed.push_back(e.data);
+  CHECK(committed == std::vector<std::string>{"second", "third"});
+  CHECK(leader.take_committed_before_persist().empty());  // nothing new since this Ready
   leader.advance();
 }

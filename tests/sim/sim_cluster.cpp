@@ -268,6 +268,10 @@ class Simulation {
     // The node actor's early messages: what may leave while a write runs.
     if (n.taken && chance_percent(30))
       for (auto& message : n.core->take_messages_before_persist()) send(std::move(message));
+    // ... and applies what was committed meanwhile, once the running Ready's
+    // own committed entries are applied.
+    if (n.taken && !n.taken->snapshot && n.taken->committed_entries.empty() && chance_percent(30))
+      for (const Entry& entry : n.core->take_committed_before_persist()) apply(n, entry);
     if (n.taken && chance_percent(70)) process_ready(n);
   }
 
