@@ -677,7 +677,7 @@ caf::message_handler common_handlers(Self self) {
         }
         process_ready(self);
       },
-      [=](hello_atom, const std::string& cluster, const std::string& secret, NodeId from) {
+      [=](hello_atom, const std::string& cluster, const std::string& secret, NodeId from, std::uint32_t protocol) {
         auto& s = self->state;
         auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
         if (cluster != s.setup.cluster_id || !same_secret(secret, s.setup.secret) || s.setup.peers.count(from) == 0) {
@@ -686,14 +686,28 @@ caf::message_handler common_handlers(Self self) {
           ++s.rejected_unauthenticated;
           return;
         }
+        if (protocol != slimdata_protocol) {
+          spdlog::warn("slimdata: refused node {}: it speaks SlimData protocol {}, this node {}; run one version per "
+                       "cluster (upgrade one node at a time)",
+                       from, protocol, slimdata_protocol);
+          ++s.rejected_unauthenticated;
+          return;
+        }
         s.authenticated[sender] = from;
         s.authenticated_nodes[sender.node()] = from;
         spdlog::info("slimdata: node {} accepted peer {}", s.setup.id, from);
       },
+      [=](hello_atom, const std::string& cluster, const std::string&, NodeId from) {
+        // The hello of versions before protocol 2.
+        spdlog::warn("slimdata: refused node {} of cluster '{}': it speaks a SlimData protocol older than {}; run "
+                     "one version per cluster (upgrade one node at a time)",
+                     from, cluster, slimdata_protocol);
+        ++self->state.rejected_unauthenticated;
+      },
       [=](peer_atom, NodeId id, caf::actor& handle) {
         auto& s = self->state;
         self->monitor(handle);
-        self->send(handle, hello_atom::value, s.setup.cluster_id, s.setup.secret, s.setup.id);
+        self->send(handle, hello_atom::value, s.setup.cluster_id, s.setup.secret, s.setup.id, slimdata_protocol);
         s.peers[id] = handle;
         spdlog::info("slimdata: node {} connected to peer {}", s.setup.id, id);
         flush_waiting(self);

@@ -38,8 +38,21 @@ namespace slimfaas::actors {
 
 // Raft messages between node actors: one CAF message per peer per Ready.
 using raft_atom = caf::atom_constant<caf::atom("raft")>;
-// First message on every connection: cluster id, shared secret, node id.
+// First message on every connection: cluster id, shared secret, node id
+// and the SlimData protocol the node speaks.
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
+
+// What a node's Raft traffic and log entries mean: the Raft messages above
+// and the state machine's commands and results (store/state_machine_commands).
+// Every replica must apply every entry alike, and a node that does not know
+// a command answers an error without changing its state: nodes of two
+// protocols in one cluster would drift apart silently. So a node refuses the
+// hello of a peer that speaks another protocol (or says none: the versions
+// before 2), and a cluster is upgraded one node at a time, the majority's
+// protocol going on. Bump it with any change an older node would apply
+// differently (a new opcode, a changed encoding).
+//   2: queue pushes bounded by QueueLimits (opcode 13).
+constexpr std::uint32_t slimdata_protocol = 2;
 
 using RaftMessages = std::vector<store::Message>;
 
