@@ -234,8 +234,9 @@ void status_all(Self self, ApiCall& call) {
 
 
 async::ApiContext async_context(const ApiSetup& setup, std::shared_ptr<const FunctionTable> table) {
-  return async::ApiContext{std::move(table), setup.slimdata, setup.async_side_body_bytes, setup.blob_timeout,
-                           setup.async_queue_limits};
+  return async::ApiContext{std::move(table),           setup.slimdata,           setup.async_side_body_bytes,
+                           setup.blob_timeout,         setup.async_queue_limits, setup.async_accepted,
+                           setup.async_refused};
 }
 
 void handle(Self self, ApiCall& call) {

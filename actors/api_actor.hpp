@@ -27,6 +27,10 @@ struct ApiSetup {
   std::chrono::milliseconds blob_timeout{5000};
   // How much one function's async queue may hold; more calls get 429.
   store::QueueLimits async_queue_limits;
+  // Async calls answered 202, and refused (by reason), per function; null:
+  // not counted.
+  net::metrics::Family<net::metrics::Counter>* async_accepted = nullptr;
+  net::metrics::Family<net::metrics::Counter>* async_refused = nullptr;
 };
 
 caf::actor spawn_api_actor(caf::actor_system& system, ApiSetup setup);

@@ -1,5 +1,6 @@
 #include "actors/async_api.hpp"
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/async_item.hpp"
@@ -40,6 +41,24 @@ const FunctionHandle* find(const ApiContext& context, const std::string& name) {
 
 ApiResponse unknown_function(const std::string& name) {
   return error(404, "function_not_found", "no function named '" + name + "'");
+}
+
+// Counts what becomes of a call to a known function: 202, or refused with
+// its error code as the reason.
+net::ApiCallback counted(const ApiContext& context, const std::string& name, net::ApiCallback reply) {
+  if (!context.accepted || !context.refused) return reply;
+  return [reply = std::move(reply), accepted = &context.accepted->with({name}), refused = context.refused,
+          name](ApiResponse r) {
+    if (r.status == 202) {
+      accepted->inc();
+    } else {
+      const auto body = nlohmann::json::parse(r.body, nullptr, false);
+      std::string reason = std::to_string(r.status);
+      if (body.is_object() && body.contains("error") && body["error"].is_string()) reason = body["error"];
+      refused->with({name, reason}).inc();
+    }
+    reply(std::move(r));
+  };
 }
 
 // The queue holds as much as it may: the caller should come back later
@@ -86,7 +105,8 @@ void accept(caf::event_based_actor* self, const ApiContext& context, ApiCall& ca
   const std::string& name = request.route.name;
   const auto* function = find(context, name);
   if (!function) return call.reply(unknown_function(name));
-  if (!context.slimdata) return call.reply(slimdata_unavailable("async calls are queued in"));
+  auto reply = counted(context, name, std::move(call.reply));
+  if (!context.slimdata) return reply(slimdata_unavailable("async calls are queued in"));
   function->board->touch();  // async traffic is activity
 
   QueuedRequest queued;
@@ -97,7 +117,7 @@ void accept(caf::event_based_actor* self, const ApiContext& context, ApiCall& ca
     queued.body = std::move(request.body);
     std::string command = store::commands::queue_push(queue_name(name), encode(queued), "", context.queue_limits);
     queued = {};  // the command holds the only copy of the body now
-    return push(self, context.slimdata, std::move(command), call.reply, name, context.queue_limits);
+    return push(self, context.slimdata, std::move(command), std::move(reply), name, context.queue_limits);
   }
   // A large body: stored beside the log on a majority first, so that its
   // bytes never sit in the log ahead of small calls' entries; the entry
@@ -108,7 +128,7 @@ void accept(caf::event_based_actor* self, const ApiContext& context, ApiCall& ca
   // blob on every node, as an ack would.
   std::string command = store::commands::queue_push(queue_name(name), encode(queued), blob, context.queue_limits);
   upload_blob(self, context.slimdata, blob, std::move(body), context.blob_timeout,
-              [self, slimdata = context.slimdata, command = std::move(command), reply = call.reply, name,
+              [self, slimdata = context.slimdata, command = std::move(command), reply = std::move(reply), name,
                limits = context.queue_limits](bool stored, const std::string& why) mutable {
                 if (!stored)
                   return reply(error(503, "body_not_stored",

@@ -15,6 +15,7 @@
 
 #include "actors/gateway.hpp"
 #include "actors/messages.hpp"
+#include "net/metrics.hpp"
 #include "store/state_machine_commands.hpp"
 
 namespace slimfaas::actors::async {
@@ -25,6 +26,9 @@ struct ApiContext {
   std::uint64_t side_body_bytes = 65536;     // larger bodies go beside the log (0: never)
   std::chrono::milliseconds blob_timeout{5000};  // per chunk and node
   store::QueueLimits queue_limits;               // a full queue answers 429
+  // Per function; {function} and {function, reason}. Null: not counted.
+  net::metrics::Family<net::metrics::Counter>* accepted = nullptr;
+  net::metrics::Family<net::metrics::Counter>* refused = nullptr;
 };
 
 void accept(caf::event_based_actor* self, const ApiContext& context, ApiCall& call);

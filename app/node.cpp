@@ -196,7 +196,14 @@ int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> back
   auto api = actors::spawn_api_actor(
       system, actors::ApiSetup{&gateway, inspector, &registry, config.hostname, slimdata, config.async_side_body_bytes,
                                std::chrono::milliseconds(config.slimdata_request_timeout_ms),
-                               store::QueueLimits{config.async_max_queue_items, config.async_max_queue_bytes}});
+                               store::QueueLimits{config.async_max_queue_items, config.async_max_queue_bytes},
+                               &registry.counter("slimfaas_async_accepted_total",
+                                                 "Async calls answered 202 (committed on a majority), by function.",
+                                                 {"function"}),
+                               &registry.counter("slimfaas_async_refused_total",
+                                                 "Async calls not queued, by function and reason (the error code: "
+                                                 "queue_full, no_quorum, body_not_stored, ...).",
+                                                 {"function", "reason"})});
   actors::register_actor(inspector, "api", "api", api);
   gateway.set_api(api);
 

@@ -354,6 +354,13 @@ TEST_CASE("a full async queue answers 429 queue_full and queues nothing", "[inte
   }
   // The premise held: the first call was still running when the queue refused.
   CHECK(echo_stats(echo)["completed"].get<int>() == 0);
+  // Each node counts what it answered.
+  for (int id = 1; id <= 3; ++id) {
+    auto metrics = http_get(base_url(cluster.node(id).http_port) + "/metrics", 5s).body;
+    INFO("node " << id);
+    CHECK(metric_value(metrics, "slimfaas_async_refused_total", {{"function", "echo"}, {"reason", "queue_full"}}) == 1);
+    CHECK(metric_value(metrics, "slimfaas_async_accepted_total", {{"function", "echo"}}) == 1);
+  }
 
   // Once delivered, the queue takes calls again; the refused ones never arrive.
   REQUIRE(wait_until([&] { return echo_stats(echo)["completed"].get<int>() >= 3; }, 30s, 20ms));
