@@ -28,11 +28,15 @@
 //      storage").
 //   3. apply: restore the state machine from `snapshot` if set, then apply
 //      `committed_entries` in order; serve `read_states` whose index is
-//      <= the applied index.
+//      <= the applied index. Without a snapshot, this may happen as soon
+//      as step 1 starts: committed entries are durable on a majority
+//      whatever this node's own write.
 //   4. call advance().
 // Readies are processed one at a time, in order. Between ready() and
 // advance() the shell may keep calling step/tick/propose (for instance while
-// an asynchronous fsync runs); what they produce goes into the next Ready.
+// an asynchronous fsync runs); what they produce goes into the next Ready,
+// except what take_messages_before_persist() and
+// take_committed_before_persist() hand out early.
 //
 // Proposals: propose() returns the (index, term) the command will have if it
 // commits. The shell acknowledges a proposal when it applies the entry at
