@@ -553,9 +553,26 @@ TEST_CASE("state machine matches a reference model on random operations", "[stat
         case 5: {
           std::string q = name();
           std::string payload = std::string(pick(64), 'p') + std::to_string(step);
-          ElementId id = results::queue_push(sm.apply(commands::queue_push(q, payload)));
-          CHECK(id == model.next_id);
-          model.queues[q].push_back({model.next_id++, payload});
+          if (pick(2) == 0) {
+            ElementId id = results::queue_push(sm.apply(commands::queue_push(q, payload)));
+            CHECK(id == model.next_id);
+            model.queues[q].push_back({model.next_id++, payload});
+            break;
+          }
+          // Bounded: the model counts the queue's items and payload bytes.
+          const QueueLimits limits{pick(2) ? 1 + pick(6) : 0, pick(2) ? 50 + pick(250) : 0};
+          const auto& items = model.queues[q];
+          std::uint64_t bytes = 0;
+          for (const auto& item : items) bytes += item.payload.size();
+          const bool full = !items.empty() && ((limits.max_items != 0 && items.size() >= limits.max_items) ||
+                                               (limits.max_bytes != 0 && bytes + payload.size() > limits.max_bytes));
+          const auto outcome = results::queue_push_bounded(sm.apply(commands::queue_push(q, payload, "", limits)));
+          if (full) {
+            CHECK(outcome == PushOutcome{std::nullopt, items.size(), bytes});
+          } else {
+            CHECK(outcome.id == std::optional<ElementId>(model.next_id));
+            model.queues[q].push_back({model.next_id++, payload});
+          }
           break;
         }
         case 6:
