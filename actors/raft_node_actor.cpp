@@ -30,6 +30,10 @@ struct PersistJob {
   store::Index truncate_from = 0;
   std::vector<store::Entry> entries;
   bool sync = true;  // false: only the commit index changed (recomputed after a crash)
+  // Messages that promise this write (votes, acknowledgements of entries):
+  // the writer sends them, as `node`, the moment the write is durable.
+  std::vector<std::pair<caf::actor, std::vector<store::Message>>> after;
+  caf::actor node;
 };
 
 }  // namespace slimfaas::actors
@@ -122,6 +126,10 @@ caf::behavior log_writer(caf::event_based_actor* self, std::shared_ptr<store::Ra
           spdlog::critical("slimdata: cannot write the Raft log: {}; stopping", e.what());
           std::_Exit(70);
         }
+        // Straight from here rather than through the node actor: an
+        // acknowledgement is on the cluster's commit path, and the node may
+        // be busy or asleep.
+        for (auto& [peer, messages] : job.after) caf::send_as(job.node, peer, raft_atom::value, std::move(messages));
         return true;
       },
       [log](compact_atom, std::shared_ptr<store::Snapshot>& snapshot, const std::string& files) {
@@ -245,9 +253,21 @@ using Self = caf::stateful_actor<RaftNodeState>*;
 caf::behavior role_behavior(Self self, Role role);
 void process_ready(Self self);
 
+// One batch per connected peer (Raft tolerates the loss of the others').
+std::vector<std::pair<caf::actor, RaftMessages>> by_peer(Self self, std::vector<store::Message>& messages) {
+  auto& s = self->state;
+  std::map<NodeId, RaftMessages> batches;
+  for (auto& m : messages) batches[m.to].push_back(std::move(m));
+  std::vector<std::pair<caf::actor, RaftMessages>> out;
+  for (auto& [peer, batch] : batches)
+    if (auto it = s.peers.find(peer); it != s.peers.end()) out.emplace_back(it->second, std::move(batch));
+  return out;
+}
+
 void send_messages(Self self, std::vector<store::Message>& messages) {
   auto& s = self->state;
-  std::map<NodeId, RaftMessages> by_peer;
+  std::vector<store::Message> sendable;
+  sendable.reserve(messages.size());
   for (auto& m : messages) {
     // The core keeps a reference to this node's own snapshot file; a
     // follower gets the snapshot itself.
@@ -259,13 +279,9 @@ void send_messages(Self self, std::vector<store::Message>& messages) {
         continue;
       }
     }
-    by_peer[m.to].push_back(std::move(m));
+    sendable.push_back(std::move(m));
   }
-  for (auto& [peer, batch] : by_peer) {
-    auto it = s.peers.find(peer);
-    if (it == s.peers.end()) continue;  // not connected: Raft tolerates the loss
-    self->send(it->second, raft_atom::value, std::move(batch));
-  }
+  for (auto& [peer, batch] : by_peer(self, sendable)) self->send(peer, raft_atom::value, std::move(batch));
 }
 
 void answer_read(Self self, std::uint64_t context) {
@@ -458,9 +474,11 @@ void process_ready(Self self) {
   }
   std::vector<store::Message> now, later;
   for (auto& m : ready.messages) (store::may_send_before_persist(m) ? now : later).push_back(std::move(m));
-  ready.messages = std::move(later);
+  ready.messages.clear();
   send_messages(self, now);
   PersistJob job;
+  job.after = by_peer(self, later);
+  job.node = caf::actor_cast<caf::actor>(self);
   job.hard_state = ready.hard_state;
   if (ready.hard_state) {
     s.persisted_term = ready.hard_state->term;
