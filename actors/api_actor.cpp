@@ -51,6 +51,12 @@ ApiResponse method_not_allowed(const std::string& method, const char* allowed) {
   return r;
 }
 
+ApiResponse no_content() {
+  ApiResponse r;
+  r.status = 204;
+  return r;
+}
+
 ApiResponse json_response(unsigned status, std::string body) {
   ApiResponse r;
   r.status = status;
@@ -162,7 +168,7 @@ void delete_data(Self self, ApiCall& call) {
                std::move(call.reply), [](const std::string& result) {
                  // Deleting a missing key is still a success (SlimFaas: 204).
                  if (!already_applied(result)) store::results::kv_delete(result);
-                 return ApiResponse{204, "application/json", "", {}};
+                 return no_content();
                });
 }
 
@@ -232,7 +238,6 @@ void status_all(Self self, ApiCall& call) {
   }
 }
 
-
 async::ApiContext async_context(const ApiSetup& setup, std::shared_ptr<const FunctionTable> table) {
   return async::ApiContext{std::move(table),           setup.slimdata,           setup.async_side_body_bytes,
                            setup.blob_timeout,         setup.async_queue_limits, setup.async_accepted,
@@ -270,12 +275,12 @@ void handle(Self self, ApiCall& call) {
       auto actor = lookup(route.name);
       if (!actor) return call.reply(error(404, "function_not_found", "no function named '" + route.name + "'"));
       self->send(actor, wake_atom::value);
-      return call.reply(ApiResponse{204, "application/json", "", {}});
+      return call.reply(no_content());
     }
     case RouteKind::wake_functions:
       if (method != "POST" && method != "GET") return call.reply(method_not_allowed(method, "POST, GET"));
       for (const auto& [_, handle] : *table) self->send(handle.actor, wake_atom::value);
-      return call.reply(ApiResponse{204, "application/json", "", {}});
+      return call.reply(no_content());
     case RouteKind::metrics: {
       if (method != "GET") return call.reply(method_not_allowed(method, "GET"));
       ApiResponse r;

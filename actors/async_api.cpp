@@ -1,6 +1,5 @@
 #include "actors/async_api.hpp"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/async_item.hpp"
@@ -49,14 +48,10 @@ net::ApiCallback counted(const ApiContext& context, const std::string& name, net
   if (!context.accepted || !context.refused) return reply;
   return [reply = std::move(reply), accepted = &context.accepted->with({name}), refused = context.refused,
           name](ApiResponse r) {
-    if (r.status == 202) {
+    if (r.status == 202)
       accepted->inc();
-    } else {
-      const auto body = nlohmann::json::parse(r.body, nullptr, false);
-      std::string reason = std::to_string(r.status);
-      if (body.is_object() && body.contains("error") && body["error"].is_string()) reason = body["error"];
-      refused->with({name, reason}).inc();
-    }
+    else
+      refused->with({name, r.error.empty() ? std::to_string(r.status) : r.error}).inc();
     reply(std::move(r));
   };
 }

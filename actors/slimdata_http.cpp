@@ -10,6 +10,7 @@ net::ApiResponse json_error(unsigned status, std::string_view code, std::string_
   net::ApiResponse r;
   r.status = status;
   r.body = net::error_body(code, detail);
+  r.error = code;
   return r;
 }
 

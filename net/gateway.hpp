@@ -56,6 +56,7 @@ struct ApiResponse {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  std::string error;  // an error response's code, as in its JSON body (metrics count by it); else empty
 };
 
 using ApiCallback = std::function<void(ApiResponse)>;
