@@ -172,9 +172,9 @@ const std::vector<Setting>& settings() {
        [](NodeConfig& c, const std::string& v) {
          c.scale_replicas_delay_ms = static_cast<int>(parse_int("scale-replicas-delay-ms", v, 1, 600000));
        }},
-      {"io-threads", {"SlimFaas__IoThreads"}, "0", "HTTP I/O threads (0: one per core)",
+      {"io-threads", {"SlimFaas__IoThreads"}, "0", "HTTP I/O threads (0: one per usable CPU)",
        [](NodeConfig& c, const std::string& v) { c.server.io_threads = static_cast<unsigned>(parse_int("io-threads", v, 0, 256)); }},
-      {"actor-threads", {"SlimFaas__ActorThreads"}, "0", "actor scheduler threads (0: one per core, at most 4)",
+      {"actor-threads", {"SlimFaas__ActorThreads"}, "0", "actor scheduler threads (0: one per usable CPU, at most 4)",
        [](NodeConfig& c, const std::string& v) { c.actor_threads = static_cast<unsigned>(parse_int("actor-threads", v, 0, 64)); }},
       {"max-request-header-bytes", {"SlimFaas__MaxRequestHeaderBytes"}, "16384", "larger request headers get 431",
        [](NodeConfig& c, const std::string& v) {

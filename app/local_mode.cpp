@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include <csignal>
+#include <cstdlib>
 #include <random>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include "actors/scaler_actor.hpp"
 #include "app/actor_system.hpp"
 #include "app/config.hpp"
+#include "app/cpu_budget.hpp"
 #include "app/node.hpp"
 #include "app/stop_signals.hpp"
 #include "k8s/process_backend.hpp"
@@ -277,6 +279,14 @@ int up_cluster(const LocalManifest& manifest, const fs::path& state, std::vector
                  manifest.name,
                  "--local-supervisor",
                  "127.0.0.1:" + std::to_string(*published)};
+    // The nodes share this machine's CPUs: each sizes its actor scheduler
+    // on its share (one node's threads would otherwise contend with the
+    // others': bench/async.py measured ~10% fewer async calls/s with 3
+    // nodes of 2 scheduler threads each on 2 cores).
+    if (!std::getenv("SlimFaas__ActorThreads")) {
+      n.command.push_back("--actor-threads");
+      n.command.push_back(std::to_string(std::max(1u, usable_cpus() / static_cast<unsigned>(nodes))));
+    }
     // Secrets travel in the environment, not on command lines.
     n.environment = {{"SlimFaas__LocalToken", token}, {"SlimData__Secret", token}};
     n.health.path = "/health";

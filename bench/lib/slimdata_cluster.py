@@ -82,13 +82,18 @@ class Cluster:
 
     def start(self):
         env = dict(os.environ, MOCK_KUBERNETES_FUNCTIONS=self.functions, SlimFaas__LogLevel="warn")
+        # The nodes share this machine's CPUs: each sizes its actor scheduler
+        # on its share, as `slimfaas local up` does for its nodes (unless the
+        # caller chose).
+        share = [] if "--actor-threads" in self.extra_args else \
+            ["--actor-threads", str(max(1, len(os.sched_getaffinity(0)) // len(self.nodes)))]
         for n in self.nodes:
             log = open(os.path.join(self.logs, f"node{n['id']}.log"), "w")
             n["proc"] = subprocess.Popen(
                 [self.binary, "serve", "--ports", str(n["http"]),
                  "--slimdata-peers", self.peers, "--slimdata-node-id", str(n["id"]),
                  "--slimdata-directory", n["dir"], "--slimdata-secret", "bench-secret",
-                 "--slimdata-bind-address", "127.0.0.1", "--slimdata-sync", "true", *self.extra_args],
+                 "--slimdata-bind-address", "127.0.0.1", "--slimdata-sync", "true", *share, *self.extra_args],
                 env=env, stdout=log, stderr=subprocess.STDOUT)
             log.close()
 

@@ -13,6 +13,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "app/cpu_budget.hpp"
 #include "tests/integration/harness.hpp"
 
 using namespace it;
@@ -40,6 +41,15 @@ std::string read_file(const fs::path& path) {
   return ss.str();
 }
 
+// A process's command line, its arguments separated (and ended) by spaces.
+std::string command_line(const fs::path& proc_entry) {
+  std::ifstream in(proc_entry / "cmdline", std::ios::binary);
+  std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (auto& c : cmdline)
+    if (c == '\0') c = ' ';
+  return cmdline;
+}
+
 // Process ids whose command line contains `needle` (from /proc), excluding
 // this test process.
 std::vector<pid_t> processes_with(const std::string& needle) {
@@ -47,10 +57,7 @@ std::vector<pid_t> processes_with(const std::string& needle) {
   for (const auto& entry : fs::directory_iterator("/proc")) {
     const auto name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    for (auto& c : cmdline)
-      if (c == '\0') c = ' ';
+    const std::string cmdline = command_line(entry.path());
     const pid_t pid = std::stoi(name);
     if (pid == ::getpid() || cmdline.find(needle) == std::string::npos) continue;
     // Zombies are gone for our purpose.
@@ -352,6 +359,17 @@ TEST_CASE("local up with three nodes forms one SlimData cluster and wakes functi
     REQUIRE(r.status == 200);
   }
   CHECK(cluster.function_pids().size() == 1);
+  // The nodes share this machine: each sizes its actor scheduler on its
+  // share of the usable CPUs.
+  const auto share = std::to_string(std::max(1u, slimfaas::app::usable_cpus() / 3));
+  for (int i = 0; i < 3; ++i) {
+    const auto node = (cluster.dir / "state" / ("node-" + std::to_string(i)) / "slimdata").string() + " ";
+    const auto pids = processes_with(node);
+    REQUIRE(pids.size() == 1);
+    const auto cmdline = command_line(fs::path("/proc") / std::to_string(pids[0]));
+    INFO(cmdline);
+    CHECK(cmdline.find(" --actor-threads " + share + " ") != std::string::npos);
+  }
   // A value written through one node is read through another.
   REQUIRE(http("POST", local_url(cluster.ports.node) + "/data/sets/shared", {}, "v", 10s).status == 200);
   CHECK(http_get(local_url(cluster.ports.node + 2) + "/data/sets/shared", 10s).body == "v");
