@@ -75,6 +75,14 @@ Millis take_lease(const k8s::RetryPolicy& policy) {
   return attempt_timeout(policy) + callback_timeout(policy) + lease_margin;
 }
 
+Millis take_ahead_wait(const k8s::RetryPolicy& policy) {
+  return std::min(attempt_timeout(policy) + callback_timeout(policy), max_take_ahead_wait);
+}
+
+Millis take_ahead_lease(const k8s::RetryPolicy& policy) {
+  return take_lease(policy) + take_ahead_wait(policy);
+}
+
 const char* to_string(Verdict v) {
   switch (v) {
     case Verdict::done: return "done";

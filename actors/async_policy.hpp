@@ -83,6 +83,16 @@ Millis callback_timeout(const k8s::RetryPolicy& policy);
 Millis take_lease(const k8s::RetryPolicy& policy);
 // Slack added to the lease on top of the two waits.
 inline constexpr Millis lease_margin{5000};
+// How long an item taken ahead of a free slot may wait for one: as long as
+// one attempt and its callback may hold a slot (the queue takes at most as
+// many ahead as the function has slots, and while it has a ready replica
+// every slot frees within that time), at most max_take_ahead_wait. Past
+// it, the item is given back, untried.
+inline constexpr Millis max_take_ahead_wait{10000};
+Millis take_ahead_wait(const k8s::RetryPolicy& policy);
+// The lease of a take that also takes items ahead: the wait, then a whole
+// take_lease for the attempt.
+Millis take_ahead_lease(const k8s::RetryPolicy& policy);
 
 const char* to_string(Verdict v);
 

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -28,6 +29,7 @@ using attempt_atom = caf::atom_constant<caf::atom("attempt")>;
 using cb_wait_atom = caf::atom_constant<caf::atom("cbwait")>;
 using commit_atom = caf::atom_constant<caf::atom("commit")>;
 using start_atom = caf::atom_constant<caf::atom("start")>;
+using ahead_atom = caf::atom_constant<caf::atom("ahead")>;
 
 // How long to wait before asking SlimData again after it refused (no
 // quorum, leadership moving): a real deadline, not a poll of the queue.
@@ -52,6 +54,14 @@ struct Attempt {
   std::string replica;
 };
 
+// An item taken ahead of a free slot (see pump): it waits here, leased,
+// until a slot frees, or until `give_back_at`, when its lease would no
+// longer cover a whole attempt and it is given back instead.
+struct AheadItem {
+  store::TakenItem item;
+  Clock::time_point give_back_at;
+};
+
 struct QueueState {
   static inline const char* name = "async-queue";
   AsyncQueueSetup setup;
@@ -72,8 +82,12 @@ struct QueueState {
   Clock::time_point last_wake{};
   std::map<ElementId, Attempt> attempts;
   std::multiset<Clock::time_point> retry_times;  // own requeues still ahead
+  std::deque<AheadItem> ahead;                   // taken ahead of free slots, in take order
+  bool ahead_timer = false;
+  double slot_hold_ms = 0;  // moving average of how long an attempt holds its slot (callback included)
   store::QueueStatus last_status;
   std::uint64_t delivered = 0, failed = 0, retried = 0, takes = 0, reads = 0, outcome_entries = 0;
+  std::uint64_t taken_ahead = 0, given_back = 0;
 };
 
 using Self = caf::stateful_actor<QueueState>*;
@@ -149,6 +163,10 @@ void finish(Self self, ElementId id, const async::Decision& decision) {
   if (it == s.attempts.end()) return;
   Attempt attempt = std::move(it->second);
   s.attempts.erase(it);
+  if (decision.verdict != async::Verdict::callback) {
+    const double held_ms = std::chrono::duration<double, std::milli>(Clock::now() - attempt.started).count();
+    s.slot_hold_ms = s.slot_hold_ms == 0 ? held_ms : 0.8 * s.slot_hold_ms + 0.2 * held_ms;
+  }
   switch (decision.verdict) {
     case async::Verdict::done:
       ++s.delivered;
@@ -297,19 +315,85 @@ void look(Self self) {
           });
 }
 
+// Gives an item taken ahead back to the queue, in its place and without
+// counting its take as a try (it was never attempted).
+void give_back(Self self, const store::TakenItem& item) {
+  auto& s = self->state;
+  ++s.given_back;
+  // No slot freed for the whole wait: the slots are held long, so take
+  // nothing ahead again until attempts show otherwise (see ahead_room).
+  s.slot_hold_ms = std::max(s.slot_hold_ms, static_cast<double>(async::take_ahead_wait(s.setup.policy).count()));
+  commit(self, cmd::queue_release(s.queue, item.id, item.try_number));
+}
+
+void arm_ahead_timer(Self self) {
+  auto& s = self->state;
+  if (s.ahead_timer || s.ahead.empty()) return;
+  s.ahead_timer = true;
+  const auto wait = std::max(Clock::duration::zero(), s.ahead.front().give_back_at - Clock::now());
+  self->delayed_send(self, wait, ahead_atom::value, s.generation);
+}
+
+// Items taken ahead go, oldest first, into whatever slots are free; those
+// whose lease ran short are given back. While some wait, the board tells
+// this actor of every freed slot.
+void start_ahead(Self self) {
+  auto& s = self->state;
+  if (s.ahead.empty()) return;
+  auto& board = *s.setup.handle.board;
+  board.set_async_waiting(true);  // mark, then claim
+  const auto now = Clock::now();
+  while (!s.ahead.empty()) {
+    if (s.ahead.front().give_back_at <= now) {
+      give_back(self, s.ahead.front().item);
+      s.ahead.pop_front();
+      continue;
+    }
+    auto replica = board.try_claim();
+    if (!replica) break;
+    auto admission = grant_admission(s.setup.handle, std::move(replica), Clock::time_point::max());
+    auto next = std::move(s.ahead.front());
+    s.ahead.pop_front();
+    send_attempt(self, next.item, std::move(admission));
+  }
+  arm_ahead_timer(self);
+}
+
+// How many items a take may get beyond the slots it holds. Taking ahead
+// keeps the function's slots busy while the next take commits (a take is a
+// Raft round: without it every slot would idle for one). At most as many
+// as the function has slots, so that each waits for at most one attempt;
+// none while attempts hold their slots long (a slow function gains nothing
+// from a head start of a few ms, and its items would only wait leased).
+std::size_t ahead_room(Self self, std::size_t wanted, std::size_t claimed) {
+  auto& s = self->state;
+  auto& board = *s.setup.handle.board;
+  const auto wait = async::take_ahead_wait(s.setup.policy);
+  const int ready = board.ready_replicas();
+  if (ready == 0 || s.slot_hold_ms * 4 > static_cast<double>(wait.count())) return 0;
+  const int slots = std::min(board.parallel(), board.per_pod() * ready);
+  const auto limit = std::min<std::size_t>(s.setup.max_take, static_cast<std::size_t>(std::max(0, slots)));
+  const std::size_t room = limit > s.ahead.size() ? limit - s.ahead.size() : 0;
+  return std::min(room, wanted > claimed ? wanted - claimed : 0);
+}
+
 // `all_known`: the take asks for every item the last look counted; a full
 // answer then leaves nothing known, and whatever was pushed since wakes
 // the queue when it is applied (no empty take to find that out).
-void take(Self self, std::vector<net::Admission> admissions, bool all_known) {
+// `extra`: items to take beyond the held slots, to wait in `ahead`.
+void take(Self self, std::vector<net::Admission> admissions, std::size_t extra, bool all_known) {
   auto& s = self->state;
   s.busy = true;
   ++s.takes;
   const auto generation = s.generation;
-  const auto n = static_cast<std::uint32_t>(admissions.size());
+  const auto n = static_cast<std::uint32_t>(admissions.size() + extra);
   auto held = std::make_shared<std::vector<net::Admission>>(std::move(admissions));
-  const auto lease = static_cast<std::uint64_t>(async::take_lease(s.setup.policy).count());
+  const auto lease = extra ? async::take_ahead_lease(s.setup.policy) : async::take_lease(s.setup.policy);
+  // The store's lease starts at the take's time or later (its clock never
+  // goes back): past this, what is left of it may not cover an attempt.
+  const auto give_back_at = Clock::now() + (lease - async::take_lease(s.setup.policy));
   self->request(s.setup.slimdata, ask_local_node, propose_atom::value,
-                cmd::queue_take(s.queue, n, now_ms(), lease))
+                cmd::queue_take(s.queue, n, now_ms(), static_cast<std::uint64_t>(lease.count())))
       .then(
           [=](const SlimDataReply& reply) {
             auto& s = self->state;
@@ -327,9 +411,16 @@ void take(Self self, std::vector<net::Admission> admissions, bool all_known) {
             s.maybe_more = items.size() == n && !all_known;
             s.ready_hint = s.maybe_more ? s.setup.max_take : 0;
             s.hint_exact = false;
-            for (std::size_t i = 0; i < items.size() && i < held->size(); ++i)
-              send_attempt(self, items[i], std::move((*held)[i]));
+            // Slots were claimed only while nothing waited ahead (pump), so
+            // these items are the oldest: they go first.
+            std::size_t i = 0;
+            for (; i < items.size() && i < held->size(); ++i) send_attempt(self, items[i], std::move((*held)[i]));
             held->clear();  // slots not used go back
+            for (; i < items.size(); ++i) {
+              s.ahead.push_back({std::move(items[i]), give_back_at});
+              ++s.taken_ahead;
+            }
+            start_ahead(self);  // slots freed while the take committed
             after_look(self);
           },
           [=](caf::error& err) {
@@ -349,6 +440,7 @@ void wake_function(Self self) {
 void pump(Self self) {
   auto& s = self->state;
   if (!s.leader) return;
+  start_ahead(self);
   if (s.busy) {
     s.again = true;
     return;
@@ -360,19 +452,22 @@ void pump(Self self) {
   // Mark, then claim: a release that races the claims sees the mark.
   board.set_async_waiting(true);
   std::vector<net::Admission> admissions;
-  while (admissions.size() < wanted) {
+  // Free slots go to items already taken first (start_ahead used them all).
+  while (s.ahead.empty() && admissions.size() < wanted) {
     auto replica = board.try_claim();
     if (!replica) break;
     admissions.push_back(grant_admission(s.setup.handle, std::move(replica), Clock::time_point::max()));
   }
-  if (admissions.empty()) {
+  const std::size_t extra = ahead_room(self, wanted, admissions.size());
+  if (admissions.empty() && extra == 0) {
     // At the cap, or no ready replica: the board tells us when that changes.
     if (board.ready_replicas() == 0) wake_function(self);
     return;
   }
-  board.set_async_waiting(false);
-  const bool all_known = s.hint_exact && admissions.size() >= s.ready_hint;
-  take(self, std::move(admissions), all_known);
+  // Items waiting ahead, or about to: hear of every freed slot.
+  board.set_async_waiting(!s.ahead.empty() || extra > 0);
+  const bool all_known = s.hint_exact && admissions.size() + extra >= s.ready_hint;
+  take(self, std::move(admissions), extra, all_known);
 }
 
 void read_callbacks(Self self) {
@@ -461,6 +556,10 @@ void on_leadership(Self self, bool leads) {
   s.committing = false;
   s.attempts.clear();  // their slots are freed; late answers are ignored
   s.retry_times.clear();
+  // Their leases end in the store; the next leader takes them again (that
+  // take counts as a try, as for the attempts cut short).
+  s.ahead.clear();
+  s.ahead_timer = false;
   s.setup.handle.board->set_async_waiting(false);
   set_gauges(self, store::QueueStatus{});
   if (leads) {
@@ -484,6 +583,9 @@ json summary(Self self) {
           {"failed", s.failed},
           {"retried", s.retried},
           {"takes", s.takes},
+          {"ahead", s.ahead.size()},
+          {"taken_ahead", s.taken_ahead},
+          {"given_back", s.given_back},
           {"outcome_entries", s.outcome_entries},
           {"reads", s.reads}};
 }
@@ -505,6 +607,12 @@ caf::behavior queue_behavior(Self self, AsyncQueueSetup setup) {
         read_callbacks(self);
       },
       [=](async_pump_atom) { pump(self); },
+      [=](ahead_atom, std::uint64_t generation) {
+        auto& s = self->state;
+        if (generation != s.generation) return;
+        s.ahead_timer = false;
+        start_ahead(self);  // gives back those whose time came
+      },
       [=](async_pump_atom, bool) {
         self->state.orphan_timer = false;
         pump(self);

@@ -52,7 +52,8 @@ using hello_atom = caf::atom_constant<caf::atom("hello")>;
 // protocol going on. Bump it with any change an older node would apply
 // differently (a new opcode, a changed encoding).
 //   2: queue pushes bounded by QueueLimits (opcode 13).
-constexpr std::uint32_t slimdata_protocol = 2;
+//   3: a taken item given back without counting a try (QueueRelease, 14).
+constexpr std::uint32_t slimdata_protocol = 3;
 
 using RaftMessages = std::vector<store::Message>;
 

@@ -255,11 +255,13 @@ std::string StateMachine::execute(std::string_view command) {
       if (q->second.items.empty()) queues_.erase(q);
       return ok_flag(true);
     }
-    case Opcode::QueueRequeue: {
+    case Opcode::QueueRequeue:
+    case Opcode::QueueRelease: {
+      const bool release = op == Opcode::QueueRelease;
       std::string_view name = r.bytes();
       ElementId id = r.varint();
       std::uint64_t try_number = r.varint();
-      TimeMs visible_at = r.varint();
+      TimeMs visible_at = release ? 0 : r.varint();
       r.expect_end();
       auto outcome = [](RequeueOutcome o) {
         return std::move(ok(1).u8(static_cast<std::uint8_t>(o))).take();
@@ -271,9 +273,13 @@ std::string StateMachine::execute(std::string_view command) {
       // Only the latest take may requeue (never-taken items have no take).
       if (item->second.takes == 0 || item->second.takes - 1 != try_number)
         return outcome(RequeueOutcome::Stale);
+      // A release gives back a lease its take still holds: requeued since,
+      // there is nothing to give back.
+      if (release && item->second.lease_until == 0) return outcome(RequeueOutcome::Stale);
       q->second.unindex(id, item->second);
       item->second.lease_until = 0;
-      item->second.visible_at = visible_at;
+      if (release) --item->second.takes;  // never attempted: the take was not a try
+      else item->second.visible_at = visible_at;
       q->second.index(id, item->second, clock_ms_);
       return outcome(RequeueOutcome::Requeued);
     }

@@ -119,6 +119,11 @@ std::string queue_requeue(std::string_view queue, ElementId id, std::uint32_t tr
   w.bytes(queue).varint(id).varint(try_number).varint(visible_at_ms);
   return std::move(w).take();
 }
+std::string queue_release(std::string_view queue, ElementId id, std::uint32_t try_number) {
+  Writer w = start(Opcode::QueueRelease, queue.size());
+  w.bytes(queue).varint(id).varint(try_number);
+  return std::move(w).take();
+}
 std::string counter_add(std::string_view counter, std::int64_t delta) {
   Writer w = start(Opcode::CounterAdd, counter.size());
   w.bytes(counter).zigzag(delta);

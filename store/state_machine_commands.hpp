@@ -134,6 +134,11 @@ std::string queue_ack(std::string_view queue, ElementId id);
 // the requeue is stale and changes nothing.
 std::string queue_requeue(std::string_view queue, ElementId id, std::uint32_t try_number,
                           TimeMs visible_at_ms);
+// Gives back an item taken but never attempted (a take ahead whose lease
+// ran short before a slot freed): visible again in its place, and its take
+// does not count as a try. Stale when taken again or requeued since.
+// Answers a RequeueOutcome.
+std::string queue_release(std::string_view queue, ElementId id, std::uint32_t try_number);
 
 std::string counter_add(std::string_view counter, std::int64_t delta);
 
@@ -208,6 +213,7 @@ enum class Opcode : std::uint8_t {
   Batch = 11,
   QueuePushAttached = 12,
   QueuePushBounded = 13,
+  QueueRelease = 14,
   // queries
   KvGet = 64,
   HashGet = 65,

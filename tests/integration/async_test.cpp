@@ -83,6 +83,22 @@ double leader_metric(Cluster& cluster, const std::string& name, const std::strin
   return metric_value(r.body, name, {{"function", fn}}).value_or(-1);
 }
 
+// The state of `fn`'s queue actor on the leader (/debug/actors), or null.
+Json leader_queue(Cluster& cluster, const std::string& fn) {
+  auto leader = cluster.agreed_leader();
+  if (!leader) return nullptr;
+  auto actors = http_get(base_url(cluster.node(*leader).http_port) + "/debug/actors", 5s).json();
+  if (!actors) return nullptr;
+  for (const auto& a : actors->value("actors", Json::array()))
+    if (a.value("kind", "") == "queue" && a.value("name", "") == fn) return a.value("state", Json());
+  return nullptr;
+}
+
+std::uint64_t leader_queue_count(Cluster& cluster, const std::string& fn, const std::string& field) {
+  auto state = leader_queue(cluster, fn);
+  return state.is_object() ? state.value(field, std::uint64_t{0}) : 0;
+}
+
 // ------------------------------------------------------------ a recording function
 
 using SteadyClock = std::chrono::steady_clock;
@@ -392,6 +408,44 @@ TEST_CASE("async delivery respects NumberParallelRequest and the per pod cap", "
   CHECK(echo_stats(whole)["max_in_flight"].get<int>() == 3);
   CHECK(echo_stats(pod_a)["max_in_flight"].get<int>() == 2);
   CHECK(echo_stats(pod_b)["max_in_flight"].get<int>() == 2);
+  // The queues took items ahead of free slots (so that no slot idles while
+  // a take commits), and every such item was delivered, none given back.
+  CHECK(leader_queue_count(cluster, "whole", "taken_ahead") > 0);
+  CHECK(leader_queue_count(cluster, "pods", "taken_ahead") > 0);
+  CHECK(leader_queue_count(cluster, "whole", "given_back") == 0);
+  CHECK(echo_stats(whole)["completed"].get<int>() == n);
+}
+
+TEST_CASE("an item taken ahead that waits too long for a slot is given back untried", "[integration][async]") {
+  Recorder recorder(status_from_target);
+  // Parallelism 1; HttpTimeout 30 s: an item taken ahead may wait 10 s for
+  // the slot (take_ahead_wait), and a callback holds the slot up to 30 s.
+  Cluster cluster(functions_json({function("rec", {recorder.url()}, 1, 1, async_configuration(30, {0}, {503}))}));
+  REQUIRE(cluster.wait_leader().has_value());
+  INFO(cluster.logs());
+
+  // A answers 202: callback mode, it holds the one slot until its callback.
+  auto a = post_async(cluster.node(1).http_port, "rec", "/status/202?k=a");
+  REQUIRE(a.status == 202);
+  const auto aid = *a.header("SlimFaas-Element-Id");
+  REQUIRE(wait_until([&] { return !recorder.attempts_for(aid).empty(); }, 10s));
+  // B is taken ahead, waits, and is given back once its lease would no
+  // longer cover an attempt.
+  auto b = post_async(cluster.node(2).http_port, "rec", "/status/200?k=b");
+  REQUIRE(b.status == 202);
+  const auto bid = *b.header("SlimFaas-Element-Id");
+  REQUIRE(wait_until([&] { return leader_queue_count(cluster, "rec", "taken_ahead") >= 1; }, 10s));
+  REQUIRE(wait_until([&] { return leader_queue_count(cluster, "rec", "given_back") >= 1; }, 30s, 100ms));
+  CHECK(recorder.attempts_for(bid).empty());
+  // A's callback frees the slot: B goes, once, as its first try.
+  REQUIRE(http("POST", base_url(cluster.node(3).http_port) + "/async-function-callback/rec/" + aid + "/success", {}, {},
+               10s).status == 200);
+  REQUIRE(wait_until([&] { return leader_metric(cluster, "slimfaas_async_delivered_total", "rec") == 2; }, 20s, 50ms));
+  auto tries = recorder.attempts_for(bid);
+  REQUIRE(tries.size() == 1);
+  CHECK(header_of(tries[0], "slimfaas-try-number") == "0");
+  CHECK(header_of(tries[0], "slimfaas-last-try") == "false");
+  CHECK(recorder.attempts_for(aid).size() == 1);
 }
 
 TEST_CASE("async retries follow DefaultAsync with exact attempt headers", "[integration][async]") {

@@ -130,6 +130,13 @@ TEST_CASE("timeouts and the lease follow HttpTimeout", "[async][policy][callback
   CHECK(take_lease(policy) == 2000ms + 2000ms + lease_margin);
   // The lease always outlasts the attempt and the callback wait together.
   CHECK(take_lease(policy) > attempt_timeout(policy) + callback_timeout(policy));
+  // Taken ahead: a wait for a slot (one attempt and callback, at most 10 s),
+  // then a whole lease.
+  CHECK(take_ahead_wait(policy) == 4000ms);
+  CHECK(take_ahead_lease(policy) == take_lease(policy) + 4000ms);
+  policy.http_timeout_seconds = 30;
+  CHECK(take_ahead_wait(policy) == max_take_ahead_wait);
+  CHECK(take_ahead_lease(policy) == take_lease(policy) + max_take_ahead_wait);
 }
 
 TEST_CASE("a queued request survives encoding byte for byte", "[async][item]") {

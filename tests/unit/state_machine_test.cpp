@@ -172,6 +172,33 @@ TEST_CASE("state machine requeues an item at a time and ignores stale requeues",
   CHECK(results::queue_requeue(r.apply(commands::queue_requeue("q", a, 2, 0))) == RequeueOutcome::NotFound);
 }
 
+TEST_CASE("state machine releases a leased item in its place without counting the take as a try",
+          "[state_machine]") {
+  Replica r;
+  ElementId a = results::queue_push(r.apply(commands::queue_push("q", "a")));
+  ElementId b = results::queue_push(r.apply(commands::queue_push("q", "b")));
+  REQUIRE(results::queue_take(r.apply(commands::queue_take("q", 2, 1000, 30'000))).size() == 2);
+  // b is given back: visible at once, and its next take is try 0 again.
+  CHECK(results::queue_requeue(r.apply(commands::queue_release("q", b, 0))) == RequeueOutcome::Requeued);
+  CHECK(results::queue_status(r.query(queries::queue_status("q", 1000))) == QueueStatus{1, 1, 0});
+  CHECK(results::queue_item(r.query(queries::queue_item("q", b, 1000))) ==
+        QueueItemState{QueueItemState::Phase::Ready, 0, 0});
+  // Not leased any more: a second release is stale, as is one for an old take.
+  CHECK(results::queue_requeue(r.apply(commands::queue_release("q", b, 0))) == RequeueOutcome::Stale);
+  CHECK(results::queue_requeue(r.apply(commands::queue_release("q", a, 1))) == RequeueOutcome::Stale);
+  // a is given back too; both come again in push order, as first tries.
+  CHECK(results::queue_requeue(r.apply(commands::queue_release("q", a, 0))) == RequeueOutcome::Requeued);
+  CHECK(results::queue_take(r.apply(commands::queue_take("q", 5, 1001, 30'000))) ==
+        std::vector<TakenItem>{{a, 0, "a", ""}, {b, 0, "b", ""}});
+  // Requeued for a retry: there is no lease left to give back.
+  CHECK(results::queue_requeue(r.apply(commands::queue_requeue("q", a, 0, 5000))) == RequeueOutcome::Requeued);
+  CHECK(results::queue_requeue(r.apply(commands::queue_release("q", a, 0))) == RequeueOutcome::Stale);
+  CHECK(results::queue_item(r.query(queries::queue_item("q", a, 1001))) ==
+        QueueItemState{QueueItemState::Phase::WaitingRetry, 1, 5000});
+  CHECK(results::queue_ack(r.apply(commands::queue_ack("q", b))));
+  CHECK(results::queue_requeue(r.apply(commands::queue_release("q", b, 0))) == RequeueOutcome::NotFound);
+}
+
 TEST_CASE("state machine applies a batch in order, each command with its own result", "[state_machine]") {
   Replica r;
   ElementId a = results::queue_push(r.apply(commands::queue_push("q", "a")));
@@ -488,6 +515,14 @@ struct ReferenceModel {
     item->visible_at = at;
     return RequeueOutcome::Requeued;
   }
+  RequeueOutcome release(const std::string& q, ElementId id, std::uint32_t try_number) {
+    Item* item = find(q, id);
+    if (!item) return RequeueOutcome::NotFound;
+    if (item->takes != try_number + 1 || item->lease_until == 0) return RequeueOutcome::Stale;
+    item->lease_until = 0;
+    --item->takes;
+    return RequeueOutcome::Requeued;
+  }
   QueueStatus status(const std::string& q, TimeMs t) {
     t = std::max(t, clock);
     QueueStatus s;
@@ -522,7 +557,7 @@ TEST_CASE("state machine matches a reference model on random operations", "[stat
       // Mostly forward; sometimes a proposer with a lagging clock.
       now += pick(50);
       TimeMs command_time = pick(10) == 0 ? now - std::min<TimeMs>(now, pick(300)) : now;
-      switch (pick(12)) {
+      switch (pick(13)) {
         case 0: {
           std::string key = name();
           std::string value = "v" + std::to_string(step);
@@ -598,6 +633,13 @@ TEST_CASE("state machine matches a reference model on random operations", "[stat
           TimeMs at = now + pick(200);
           CHECK(results::queue_requeue(sm.apply(commands::queue_requeue(q, item.id, item.try_number, at))) ==
                 model.requeue(q, item.id, item.try_number, at));
+          break;
+        }
+        case 12: {
+          if (taken.empty()) break;
+          auto [q, item] = taken[pick(taken.size())];
+          CHECK(results::queue_requeue(sm.apply(commands::queue_release(q, item.id, item.try_number))) ==
+                model.release(q, item.id, item.try_number));
           break;
         }
         case 10: {
