@@ -356,6 +356,9 @@ void start_ahead(Self self) {
     s.ahead.pop_front();
     send_attempt(self, next.item, std::move(admission));
   }
+  // Nothing left waiting: freed slots need not wake the queue (pump marks
+  // it again when it wants slots).
+  if (s.ahead.empty()) board.set_async_waiting(false);
   arm_ahead_timer(self);
 }
 
