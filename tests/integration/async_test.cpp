@@ -347,6 +347,53 @@ TEST_CASE("async acceptance refuses unknown functions and oversized bodies", "[i
   CHECK(refused.json().has_value());
 }
 
+TEST_CASE("async calls without a quorum answer 503 no_quorum with JSON and the queue resumes with it",
+          "[integration][async]") {
+  auto echo = start_echo();
+  Cluster cluster(functions_json({function("echo", {echo.url()}, 2, 2, async_configuration(5, {1}, {503}))}));
+  auto leader = cluster.wait_leader();
+  REQUIRE(leader.has_value());
+  INFO(cluster.logs());
+  REQUIRE(wait_until([&] { return cluster.all_connected_and_caught_up(); }, 60s, 50ms));
+  REQUIRE(post_async(cluster.node(*leader).http_port, "echo", "/echo?id=before").status == 202);
+  REQUIRE(wait_until([&] { return echo_stats(echo)["completed"].get<int>() >= 1; }, 20s, 20ms));
+
+  const int a = *leader == 1 ? 2 : 1;
+  const int b = 6 - *leader - a;
+  cluster.kill9(a);
+  cluster.kill9(b);
+  // The old leader and, once it is back, a follower without a leader: every
+  // call ends within the request timeout with 503 and a JSON error, no id.
+  for (int i = 0; i < 3; ++i) {
+    auto r = post_async(cluster.node(*leader).http_port, "echo", "/echo?id=outage" + std::to_string(i));
+    INFO(r.describe());
+    CHECK(r.status == 503);
+    auto body = r.json();
+    REQUIRE(body.has_value());
+    CHECK(body->value("error", "") == "no_quorum");
+    CHECK_FALSE(r.header("SlimFaas-Element-Id").has_value());
+  }
+  cluster.start(a);
+  cluster.kill9(*leader);
+  auto lone = post_async(cluster.node(a).http_port, "echo", "/echo?id=lone");
+  INFO(lone.describe());
+  CHECK(lone.status == 503);
+  CHECK(lone.json().has_value());
+
+  // A quorum again: calls are accepted and delivered.
+  cluster.start(b);
+  REQUIRE(cluster.wait_leader().has_value());
+  auto after = post_async(cluster.port_for(0), "echo", "/echo?id=after");
+  INFO(after.describe());
+  REQUIRE(after.status == 202);
+  REQUIRE(wait_until(
+      [&] {
+        auto arrivals = echo_stats(echo)["arrivals"].get<std::vector<std::string>>();
+        return std::find(arrivals.begin(), arrivals.end(), "after") != arrivals.end();
+      },
+      30s, 20ms));
+}
+
 TEST_CASE("a full async queue answers 429 queue_full and queues nothing", "[integration][async]") {
   auto echo = start_echo();
   Cluster cluster(functions_json({function("echo", {echo.url()}, 1, 1, async_configuration(30, {1}, {503}))}),
