@@ -244,6 +244,7 @@ struct RaftNodeState {
   NodeId persisted_vote = 0;
 
   std::uint64_t proposed = 0, forwarded = 0, applied_entries = 0, persists = 0, persisted_entries = 0;
+  std::uint64_t peer_batches = 0, empty_appends = 0;  // CAF messages to peers; AppendEntries without entries
   std::uint64_t rejected_unauthenticated = 0;
   std::vector<caf::actor> subscribers;  // local actors told of leadership and applied entries
 };
@@ -257,7 +258,11 @@ void process_ready(Self self);
 std::vector<std::pair<caf::actor, RaftMessages>> by_peer(Self self, std::vector<store::Message>& messages) {
   auto& s = self->state;
   std::map<NodeId, RaftMessages> batches;
-  for (auto& m : messages) batches[m.to].push_back(std::move(m));
+  for (auto& m : messages) {
+    if (m.type == store::MessageType::Append && m.entries.empty()) ++s.empty_appends;
+    batches[m.to].push_back(std::move(m));
+  }
+  s.peer_batches += batches.size();
   std::vector<std::pair<caf::actor, RaftMessages>> out;
   for (auto& [peer, batch] : batches)
     if (auto it = s.peers.find(peer); it != s.peers.end()) out.emplace_back(it->second, std::move(batch));
@@ -665,6 +670,8 @@ json status_json(Self self) {
             {"applied", s.applied_entries},
             {"persists", s.persists},
             {"persisted_entries", s.persisted_entries},
+            {"peer_batches", s.peer_batches},
+            {"empty_appends", s.empty_appends},
             {"rejected_unauthenticated", s.rejected_unauthenticated}}}};
 }
 

@@ -589,3 +589,75 @@ TEST_CASE("a leader replicates new proposals while its own write runs, and ackno
   CHECK(leader.take_committed_before_persist().empty());  // nothing new since this Ready
   leader.advance();
 }
+
+TEST_CASE("a new commit index rides on the next entries and waits for the write boundary otherwise", "[raft]") {
+  TestCluster cluster(3);
+  cluster.elect(1);
+  REQUIRE(cluster[1].role() == Role::Leader);
+  RaftCore& leader = cluster[1];
+  auto appends_to = [](const std::vector<Message>& messages, NodeId peer) {
+    std::vector<Message> out;
+    for (const auto& m : messages)
+      if (m.type == MessageType::Append && m.to == peer) out.push_back(m);
+    return out;
+  };
+  // "a" goes out with the leader's write of it running.
+  REQUIRE(leader.propose("a").accepted());
+  Ready writing = leader.ready();
+  const Index a = writing.entries.back().index;
+  // The followers store it and acknowledge.
+  std::vector<Message> acks;
+  for (const auto& m : writing.messages) {
+    cluster[m.to].step(m);
+    Ready r = cluster[m.to].ready();
+    for (auto& reply : r.messages) acks.push_back(reply);
+    cluster[m.to].advance();
+  }
+  REQUIRE(acks.size() == 2);
+  // With the leader's own write still running, the two acknowledgements
+  // commit "a": no append carrying only that leaves while the write runs...
+  leader.step(acks[0]);
+  leader.step(acks[1]);
+  REQUIRE(leader.log().commit() == a);
+  CHECK(leader.take_messages_before_persist().empty());
+  // ...but the next entries carry it, to every follower.
+  REQUIRE(leader.propose("b").accepted());
+  auto early = leader.take_messages_before_persist();
+  for (NodeId peer : {NodeId{2}, NodeId{3}}) {
+    auto appends = appends_to(early, peer);
+    REQUIRE(appends.size() == 1);
+    CHECK(appends[0].entries.size() == 1);
+    CHECK(appends[0].commit == a);
+  }
+  leader.advance();
+
+  // Idle: "b" commits and no entries follow; the next write boundary (the
+  // Ready the new commit index asks for) tells the followers.
+  Ready next = leader.ready();
+  leader.advance();
+  for (const auto& m : early) {
+    cluster[m.to].step(m);
+    Ready r = cluster[m.to].ready();
+    for (const auto& reply : r.messages) leader.step(reply);
+    cluster[m.to].advance();
+  }
+  const Index b = leader.log().last_index();
+  REQUIRE(leader.log().commit() == b);
+  CHECK(leader.take_messages_before_persist().empty());
+  REQUIRE(leader.has_ready());
+  Ready boundary = leader.ready();
+  for (NodeId peer : {NodeId{2}, NodeId{3}}) {
+    auto appends = appends_to(boundary.messages, peer);
+    REQUIRE(appends.size() == 1);
+    CHECK(appends[0].entries.empty());
+    CHECK(appends[0].commit == b);
+  }
+  leader.advance();
+  CHECK_FALSE(leader.has_ready());  // told once
+  for (const auto& m : boundary.messages) {
+    cluster[m.to].step(m);
+    cluster.drain(m.to);
+  }
+  CHECK(cluster[2].log().commit() == b);
+  CHECK(cluster[3].log().commit() == b);
+}
