@@ -54,7 +54,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench/lib"))
 from run_context import run_context  # noqa: E402
-from slimdata_cluster import Cluster, free_port, proc_status, raft, request, wait_for  # noqa: E402,F401
+from slimdata_cluster import Cluster, actor_threads_share, free_port, proc_status, raft, request, wait_for  # noqa: E402,F401
 FUNCTION = "bench"
 # SlimFaas's numbers, from issue 5, and the targets.
 REFERENCE = {"accept_p95_ms": 13.6, "accepted_per_s": 1221, "arrival_p95_ms": 44.0}
@@ -313,7 +313,8 @@ def main():
                            "function_parallelism": "the case's concurrency", "duration_s": args.duration,
                            "sustained_concurrency": args.sustained_concurrency,
                            "burst_count": args.burst_count, "paced_count": args.paced_count,
-                           "paced_interval_ms": args.paced_interval_ms, "warmup_calls": args.concurrency},
+                           "paced_interval_ms": args.paced_interval_ms, "warmup_calls": args.concurrency,
+                           "node_args": args.node_args, "actor_threads": actor_threads_share()},
               "runs": rows, "targets": TARGETS, "slimfaas_reference": REFERENCE}
     with open(os.path.join(out_dir, "async.json"), "w") as f:
         json.dump(result, f, indent=2)
@@ -328,6 +329,16 @@ def gap(here, target, lower_is_better=True):
     return f"{here / target:.1f}x over" if lower_is_better else f"{target / here:.1f}x short"
 
 
+def node_options(settings):
+    """The nodes' thread options as the record states them."""
+    extra = settings.get("node_args", "")
+    if "--actor-threads" in extra:
+        return f"node options `{extra}`"
+    share = settings.get("actor_threads")
+    opts = f"`--actor-threads {share}` per node (its share of the CPUs)" if share else "default threads"
+    return opts + (f", node options `{extra}`" if extra else "")
+
+
 def render(out_dir):
     """async.md from async.json (also: bench/async.py --report DIR)."""
     with open(os.path.join(out_dir, "async.json")) as f:
@@ -337,7 +348,8 @@ def render(out_dir):
     md = [f"# Async acceptance and arrival (scenario 2), commit {result['commit']}"
           f"{' (+ uncommitted changes)' if result['worktree_dirty'] else ''}, {result['build']}, {result['cpu']}, "
           f"{result['cores']} cores", "",
-          "3 `slimfaas serve` nodes on 127.0.0.1 (a fresh cluster per case), fsync on; calls sent to the leader "
+          "3 `slimfaas serve` nodes on 127.0.0.1 (a fresh cluster per case), fsync on, "
+          f"{node_options(st)}; calls sent to the leader "
           "over keep-alive connections by `bench/async_peer send`; the function (`bench/async_peer receive`, "
           "NumberParallelRequest = the case's concurrency) answers 200 at once. acceptance = send -> 202; "
           "arrival = send -> the function's handler start (first attempt). "

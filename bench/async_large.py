@@ -35,7 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 sys.path.insert(0, os.path.join(ROOT, "bench/lib"))
 from run_context import run_context  # noqa: E402
-from slimdata_cluster import wait_for  # noqa: E402
+from slimdata_cluster import actor_threads_share, wait_for  # noqa: E402
 
 bench_async = importlib.import_module("async")  # bench/async.py: its cluster, receiver and sender helpers
 
@@ -90,7 +90,8 @@ def render(result):
     f = bench_async.fmt
     lines = [f"# Large bodies beside small ones, commit {result['commit']}{' (dirty)' if result['worktree_dirty'] else ''}, "
              f"{result['build']}, {result['cpu']}, {result['cores']} cores", "",
-             f"3 nodes, fsync on. Small calls: 64 B, one every {result['settings']['interval_ms']} ms, "
+             f"3 nodes, fsync on, `--actor-threads {result['settings'].get('actor_threads', 'default')}` per node. "
+             f"Small calls: 64 B, one every {result['settings']['interval_ms']} ms, "
              f"{result['settings']['duration_s']:.0f} s. Large stream: {result['settings']['large_bytes']} B bodies "
              f"at concurrency {result['settings']['large_concurrency']}, to the same function. All to the leader.", "",
              "| condition | small 202 p50 ms | p95 ms | p99 ms | max ms | small accepted | large accepted | large MiB/s | large 202 p50 ms |",
@@ -137,7 +138,8 @@ def main():
     result = {"scenario": "async-large", "commit": ctx["commit"], "worktree_dirty": bool(ctx["dirty"]),
               "build": ctx["build"], "cpu": ctx["cpu"], "cores": os.cpu_count(),
               "settings": {"duration_s": args.duration, "interval_ms": args.interval_ms,
-                           "large_bytes": args.large_bytes, "large_concurrency": args.large_concurrency},
+                           "large_bytes": args.large_bytes, "large_concurrency": args.large_concurrency,
+                           "actor_threads": actor_threads_share()},
               "runs": rows}
     with open(os.path.join(out_dir, "async_large.json"), "w") as f:
         json.dump(result, f, indent=2)

@@ -41,7 +41,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LUA = os.path.join(ROOT, "bench/wrk/slimdata_set.lua")
 sys.path.insert(0, os.path.join(ROOT, "bench/lib"))
 from run_context import run_context  # noqa: E402
-from slimdata_cluster import Cluster, proc_status, raft, request, wait_for  # noqa: E402
+from slimdata_cluster import Cluster, actor_threads_share, proc_status, raft, request, wait_for  # noqa: E402
 
 
 
@@ -176,7 +176,7 @@ def main():
               "settings": {"nodes": 3, "fsync": True, "fresh_cluster_per_case": True, "duration_s": args.duration,
                            "warmup_s": args.warmup, "wrk_threads": wrk_threads, "tick_ms": 50,
                            "election_ticks": 10, "request_timeout_ms": 5000,
-                           "snapshot_interval_entries": 10000},
+                           "snapshot_interval_entries": 10000, "actor_threads": actor_threads_share()},
               "runs": rows,
               "targets": {"committed_ops_s": 20000, "p95_ms_at_c16": 3.0}}
     with open(os.path.join(out_dir, "slimdata.json"), "w") as f:
@@ -185,6 +185,7 @@ def main():
     md = [f"# SlimData proposals, commit {commit}{' (+ uncommitted changes)' if dirty else ''}, {build}, "
           f"{cpu}, {os.cpu_count()} cores", "",
           f"3 `slimfaas serve` nodes on 127.0.0.1 (a fresh cluster per case), fsync on, "
+          f"`--actor-threads {actor_threads_share()}` per node (its share of the CPUs), "
           f"`POST /data/sets/<unique id>`, wrk closed loop ({wrk_threads} thread), {args.duration} s per case after "
           f"{args.warmup} s of warm-up. ops/s = 200 answers per second (each one committed and applied); "
           "latency = wrk's request latency (the client's commit latency). "

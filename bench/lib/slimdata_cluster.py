@@ -67,6 +67,12 @@ def proc_status(pid):
     return out
 
 
+def actor_threads_share(nodes=3):
+    """Actor threads per node when `nodes` nodes share this machine's CPUs
+    (what `slimfaas local up` gives its nodes)."""
+    return max(1, len(os.sched_getaffinity(0)) // nodes)
+
+
 class Cluster:
     """Three nodes with fsync on, serving `functions` (MOCK_KUBERNETES_FUNCTIONS)."""
 
@@ -86,7 +92,7 @@ class Cluster:
         # on its share, as `slimfaas local up` does for its nodes (unless the
         # caller chose).
         share = [] if "--actor-threads" in self.extra_args else \
-            ["--actor-threads", str(max(1, len(os.sched_getaffinity(0)) // len(self.nodes)))]
+            ["--actor-threads", str(actor_threads_share(len(self.nodes)))]
         for n in self.nodes:
             log = open(os.path.join(self.logs, f"node{n['id']}.log"), "w")
             n["proc"] = subprocess.Popen(
