@@ -465,10 +465,11 @@ void RaftCore::handle_append_response(const Message& message) {
       break;
     case PeerProgress::State::Replicate: break;
   }
-  // A new commit index reaches the followers with the next entries sent
-  // to them, or at the next write boundary (see flush_pending_appends).
-  if (maybe_commit()) commit_unsent_ = true;
-  while (send_append(message.from, false)) {
+  if (maybe_commit()) {
+    broadcast_append();  // tell everyone the new commit index
+  } else {
+    while (send_append(message.from, false)) {
+    }
   }
 }
 
@@ -515,7 +516,6 @@ bool RaftCore::send_append(NodeId peer, bool send_if_empty) {
   message.commit = log_.commit();
   const bool has_entries = !message.entries.empty();
   if (!has_entries && !send_if_empty) return false;
-  progress.commit_sent = message.commit;
   if (progress.state == PeerProgress::State::Replicate) {
     if (has_entries) progress.next = message.entries.back().index + 1;
   } else {
@@ -525,27 +525,12 @@ bool RaftCore::send_append(NodeId peer, bool send_if_empty) {
   return has_entries && progress.state == PeerProgress::State::Replicate;
 }
 
-// New entries go to every follower at once (each append carries the
-// commit index too). An append with nothing but a new commit index waits
-// for the next write boundary (`commit_only_too`, ready()): under load the
-// next entries carry it sooner, and a commit-only append per follower per
-// acknowledgement was most of the leader's messages (and as many answers
-// back); when idle, the boundary comes within one write.
-void RaftCore::flush_pending_appends(bool commit_only_too) {
-  const bool entries = std::exchange(appends_pending_, false);
-  if (role_ != Role::Leader) {
-    commit_unsent_ = false;
-    return;
-  }
-  if (entries) {
-    for (auto& [peer, progress] : progress_) {
-      while (send_append(peer, false)) {
-      }
+void RaftCore::flush_pending_appends() {
+  if (!std::exchange(appends_pending_, false) || role_ != Role::Leader) return;
+  for (auto& [peer, progress] : progress_) {
+    while (send_append(peer, false)) {
     }
   }
-  if (!commit_only_too || !std::exchange(commit_unsent_, false)) return;
-  for (auto& [peer, progress] : progress_)
-    if (progress.commit_sent < log_.commit()) send_append(peer, true);
 }
 
 void RaftCore::broadcast_append() {
@@ -742,12 +727,12 @@ void RaftCore::send(Message message) {
 bool RaftCore::has_ready() const {
   if (ready_outstanding_) return false;
   return !outbox_.empty() || !read_states_.empty() || received_snapshot_ || log_.has_unstable() ||
-         hard_state() != handed_hard_state_ || log_.commit() > handed_applied_ || commit_unsent_;
+         hard_state() != handed_hard_state_ || log_.commit() > handed_applied_;
 }
 
 Ready RaftCore::ready() {
   if (ready_outstanding_) throw std::logic_error("raft: ready() called again before advance()");
-  flush_pending_appends(true);
+  flush_pending_appends();
   Ready ready;
   ready.snapshot = std::move(received_snapshot_);
   received_snapshot_.reset();
@@ -772,7 +757,7 @@ Ready RaftCore::ready() {
 }
 
 std::vector<Message> RaftCore::take_messages_before_persist() {
-  flush_pending_appends(false);
+  flush_pending_appends();
   std::vector<Message> now;
   std::vector<Message> later;
   for (auto& m : outbox_) (may_send_before_persist(m) ? now : later).push_back(std::move(m));
@@ -798,7 +783,7 @@ void RaftCore::advance() {
   log_.mark_handed_out_persisted();
   applied_ = std::max(applied_, outstanding_applied_);
   // Our own log just became durable: it may complete a quorum.
-  if (role_ == Role::Leader && maybe_commit()) commit_unsent_ = true;
+  if (role_ == Role::Leader && maybe_commit()) broadcast_append();
 }
 
 const Snapshot& RaftCore::compact(Index upto, std::string data) {

@@ -288,7 +288,7 @@ class RaftCore {
   void handle_append_response(const Message& message);
   void handle_heartbeat_response(const Message& message);
   bool send_append(NodeId peer, bool send_if_empty);
-  void flush_pending_appends(bool commit_only_too);
+  void flush_pending_appends();
   void broadcast_append();
   void broadcast_heartbeat(std::uint64_t read_sequence);
   Index self_match() const;
@@ -348,9 +348,6 @@ class RaftCore {
   // Proposals since the last appends were built: one append per peer then
   // carries all of them (built by ready() or take_messages_before_persist).
   bool appends_pending_ = false;
-  // Leader: the commit index advanced since the last write boundary; the
-  // followers not told by an append since get a commit-only one then.
-  bool commit_unsent_ = false;
   std::vector<ReadState> read_states_;
   std::optional<Snapshot> received_snapshot_;  // restored, not handed out yet
   HardState handed_hard_state_;                // last hard state handed out

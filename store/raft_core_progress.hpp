@@ -36,8 +36,6 @@ struct PeerProgress {
   // Replicate: a lost last AppendEntries leaves nothing to reject, so a
   // follower whose match stays behind across heartbeat answers is probed.
   Index match_at_last_heartbeat = 0;
-  // The commit index the last AppendEntries carried.
-  Index commit_sent = 0;
   int heartbeats_without_progress = 0;
 
   void become_probe();
