@@ -586,8 +586,9 @@ TEST_CASE("async callbacks complete fail or time out elements", "[integration][a
 TEST_CASE("async messages survive two kill -9 of the leader", "[integration][async][failover]") {
   Recorder recorder([](const std::string&) { return 200; });
   // HttpTimeout 3 s: elements in flight at a kill come back after their
-  // lease (3 + 3 + 5 s) on the new leader, and a slow answer on a busy
-  // machine is not a timeout (which would retry, a duplicate of its own).
+  // lease (3 + 3 + 5 s; 6 s more for those taken ahead of a free slot) on
+  // the new leader, and a slow answer on a busy machine is not a timeout
+  // (which would retry, a duplicate of its own).
   Cluster cluster(functions_json({function("rec", {recorder.url()}, 10, 10, async_configuration(3, {0, 0, 0}, {503}))}));
   REQUIRE(cluster.wait_leader().has_value());
   INFO(cluster.logs());
