@@ -84,7 +84,10 @@ TEST_CASE("waiting calls are admitted in arrival order", "[integration][admissio
   auto s = start_stack(echo_spec(1, 10, 30));
   REQUIRE(echo_reset(s.echo));
   std::vector<std::future<HttpResponse>> calls;
-  calls.push_back(in_thread([&] { return http_get(s.fn("/sleep/3000?id=first"), 60s); }));
+  // The first call holds the one slot while the others queue behind it, one
+  // at a time. 10 s: a full ASan run once took longer than 3 s to queue all
+  // six, the slot freed first and the test failed for want of time.
+  calls.push_back(in_thread([&] { return http_get(s.fn("/sleep/10000?id=first"), 60s); }));
   REQUIRE(wait_until([&] { return echo_stats(s.echo)["in_flight"] == 1; }, 10s));
 
   std::vector<std::string> expected{"first"};
