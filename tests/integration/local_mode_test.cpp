@@ -41,10 +41,21 @@ std::string read_file(const fs::path& path) {
   return ss.str();
 }
 
+// A file of /proc/<pid>/, or "" once the process is gone: it may exit
+// between the listing and the read, which then fails with ESRCH (thrown by
+// the stream as it fills its buffer).
+std::string read_proc_file(const fs::path& path) {
+  try {
+    std::ifstream in(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
 // A process's command line, its arguments separated (and ended) by spaces.
 std::string command_line(const fs::path& proc_entry) {
-  std::ifstream in(proc_entry / "cmdline", std::ios::binary);
-  std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string cmdline = read_proc_file(proc_entry / "cmdline");
   for (auto& c : cmdline)
     if (c == '\0') c = ' ';
   return cmdline;
@@ -61,8 +72,8 @@ std::vector<pid_t> processes_with(const std::string& needle) {
     const pid_t pid = std::stoi(name);
     if (pid == ::getpid() || cmdline.find(needle) == std::string::npos) continue;
     // Zombies are gone for our purpose.
-    std::ifstream stat(entry.path() / "stat");
-    std::string all((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const std::string all = read_proc_file(entry.path() / "stat");
+    if (all.empty()) continue;  // gone
     const auto close = all.rfind(')');
     if (close != std::string::npos && close + 2 < all.size() && all[close + 2] == 'Z') continue;
     out.push_back(pid);
