@@ -112,6 +112,7 @@ def main():
     ap.add_argument("--payloads", default="64,4096")
     ap.add_argument("--concurrency", default="1,16,64")
     ap.add_argument("--follower-case", default="64:16", help="payload:concurrency sent through a follower ('' for none)")
+    ap.add_argument("--node-args", default="", help="more `slimfaas serve` options for every node")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
 
@@ -149,7 +150,7 @@ def main():
             case = f"{payload}B-c{conc}-{via}"
             case_logs = os.path.join(logs, case)
             os.makedirs(case_logs, exist_ok=True)
-            cluster = Cluster(binary, os.path.join(work, case), case_logs, used_ports)
+            cluster = Cluster(binary, os.path.join(work, case), case_logs, used_ports, extra_args=args.node_args.split())
             try:
                 row = run_case(cluster, wrk, case, via, bodies[payload], conc, args, wrk_threads,
                                f"{k}-{stamp}", wrk_log)
