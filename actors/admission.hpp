@@ -10,6 +10,7 @@
 // instead of a round trip through the actor's mailbox (two thread wake-ups,
 // ~30 µs here). Everything else goes through the actor. See
 // docs/architecture.md, "Admission".
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -79,6 +80,9 @@ class AdmissionBoard {
   int in_flight() const { return in_flight_.load(); }
   int waiters() const { return waiters_.load(); }
   int ready_replicas() const;
+  // How many calls the function may run at once now: its cap, or fewer
+  // when its ready replicas' per-pod caps add up to less.
+  int capacity() const { return std::min(parallel(), per_pod() * ready_replicas()); }
   int parallel() const { return parallel_.load(); }
   int per_pod() const { return per_pod_.load(); }
 

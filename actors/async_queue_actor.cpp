@@ -372,10 +372,9 @@ std::size_t ahead_room(Self self, std::size_t wanted, std::size_t claimed) {
   auto& s = self->state;
   auto& board = *s.setup.handle.board;
   const auto wait = async::take_ahead_wait(s.setup.policy);
-  const int ready = board.ready_replicas();
-  if (ready == 0 || s.slot_hold_ms * 4 > static_cast<double>(wait.count())) return 0;
-  const int slots = std::min(board.parallel(), board.per_pod() * ready);
-  const auto limit = std::min<std::size_t>(s.setup.max_take, static_cast<std::size_t>(std::max(0, slots)));
+  const int slots = board.capacity();
+  if (slots <= 0 || s.slot_hold_ms * 4 > static_cast<double>(wait.count())) return 0;
+  const auto limit = std::min<std::size_t>(s.setup.max_take, static_cast<std::size_t>(slots));
   const std::size_t room = limit > s.ahead.size() ? limit - s.ahead.size() : 0;
   return std::min(room, wanted > claimed ? wanted - claimed : 0);
 }

@@ -18,7 +18,7 @@
 #include "actors/scaler_actor.hpp"
 #include "app/actor_system.hpp"
 #include "app/config.hpp"
-#include "app/cpu_budget.hpp"
+#include "net/cpu_budget.hpp"
 #include "app/node.hpp"
 #include "app/stop_signals.hpp"
 #include "k8s/process_backend.hpp"
@@ -285,7 +285,7 @@ int up_cluster(const LocalManifest& manifest, const fs::path& state, std::vector
     // nodes of 2 scheduler threads each on 2 cores).
     if (!std::getenv("SlimFaas__ActorThreads")) {
       n.command.push_back("--actor-threads");
-      n.command.push_back(std::to_string(std::max(1u, usable_cpus() / static_cast<unsigned>(nodes))));
+      n.command.push_back(std::to_string(std::max(1u, net::usable_cpus() / static_cast<unsigned>(nodes))));
     }
     // Secrets travel in the environment, not on command lines.
     n.environment = {{"SlimFaas__LocalToken", token}, {"SlimData__Secret", token}};

@@ -12,7 +12,7 @@
 #include "actors/inspector_actor.hpp"
 #include "actors/local_supervisor_actor.hpp"
 #include "app/actor_system.hpp"
-#include "app/cpu_budget.hpp"
+#include "net/cpu_budget.hpp"
 #include "app/stop_signals.hpp"
 #include "app/supervised_backend.hpp"
 #include "actors/messages.hpp"
@@ -105,12 +105,8 @@ int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> back
 
   // Thread pools are sized on the CPUs this process may use (affinity and
   // cgroup quota), not the machine's count.
-  const unsigned cpus = usable_cpus();
+  const unsigned cpus = net::usable_cpus();
   const unsigned actor_threads = config.actor_threads ? config.actor_threads : std::min(cpus, 4u);
-  auto server_options = config.server;
-  if (server_options.io_threads == 0) server_options.io_threads = cpus;
-  spdlog::info("{} usable CPU(s): {} actor thread(s), {} HTTP I/O thread(s)", cpus, actor_threads,
-               server_options.io_threads);
   ActorSystemConfig actor_config(actor_threads);
   caf::actor_system system(actor_config);
 
@@ -215,7 +211,8 @@ int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> back
   actors::register_actor(inspector, "api", "api", api);
   gateway.set_api(api);
 
-  net::HttpServer server(server_options, gateway, registry);
+  net::HttpServer server(config.server, gateway, registry);
+  spdlog::info("{} usable CPU(s): {} actor thread(s), {} HTTP I/O thread(s)", cpus, actor_threads, server.io_threads());
   try {
     server.start();
   } catch (const std::system_error& e) {

@@ -7,6 +7,7 @@
 #include <system_error>
 #include <thread>
 
+#include "net/cpu_budget.hpp"
 #include "net/session.hpp"
 #include "net/worker.hpp"
 
@@ -147,8 +148,10 @@ void HttpServer::connection_closed() {
   }
 }
 
+unsigned HttpServer::io_threads() const { return options_.io_threads ? options_.io_threads : usable_cpus(); }
+
 void HttpServer::start() {
-  unsigned threads = options_.io_threads ? options_.io_threads : std::max(1u, std::thread::hardware_concurrency());
+  const unsigned threads = io_threads();
   auto address = asio::ip::make_address(options_.address);
   for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>(*this));
   for (auto port : options_.ports) {

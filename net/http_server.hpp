@@ -35,6 +35,8 @@ class HttpServer {
   // Binds every port (throws std::system_error naming the port on failure)
   // and starts the I/O threads.
   void start();
+  // How many I/O threads it runs: the option, or one per usable CPU.
+  unsigned io_threads() const;
 
   // Stops accepting, closes idle connections, lets calls in flight finish
   // within the grace period, then stops the threads. Idempotent.

@@ -27,7 +27,7 @@ struct ServerLimits {
 struct ServerOptions {
   std::string address = "0.0.0.0";
   std::vector<std::uint16_t> ports{5000};
-  unsigned io_threads = 0;  // 0: one per core
+  unsigned io_threads = 0;  // 0: one per usable CPU (net/cpu_budget.hpp)
   std::string cors_allow_origin = "*";
   ServerLimits limits;
 };

@@ -13,7 +13,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "app/cpu_budget.hpp"
+#include "net/cpu_budget.hpp"
 #include "tests/integration/harness.hpp"
 
 using namespace it;
@@ -372,7 +372,7 @@ TEST_CASE("local up with three nodes forms one SlimData cluster and wakes functi
   CHECK(cluster.function_pids().size() == 1);
   // The nodes share this machine: each sizes its actor scheduler on its
   // share of the usable CPUs.
-  const auto share = std::to_string(std::max(1u, slimfaas::app::usable_cpus() / 3));
+  const auto share = std::to_string(std::max(1u, slimfaas::net::usable_cpus() / 3));
   for (int i = 0; i < 3; ++i) {
     const auto node = (cluster.dir / "state" / ("node-" + std::to_string(i)) / "slimdata").string() + " ";
     const auto pids = processes_with(node);

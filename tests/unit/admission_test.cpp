@@ -96,6 +96,21 @@ TEST_CASE("AdmissionBoard: claims beyond `per_pod` fail", "[admission]") {
   }
 }
 
+TEST_CASE("AdmissionBoard: capacity is the cap or what the ready replicas' per-pod caps add up to", "[admission]") {
+  AdmissionBoard board(5, 2);
+  CHECK(board.capacity() == 0);
+  board.set_replicas({{"r0", "10.0.0.1", 8080, true}, {"r1", "10.0.0.2", 8080, false}});
+  CHECK(board.capacity() == 2);
+  board.set_replicas(ready_replicas(2));
+  CHECK(board.capacity() == 4);
+  board.set_replicas(ready_replicas(3));
+  CHECK(board.capacity() == 5);
+  // As many claims succeed as the capacity says.
+  std::vector<std::shared_ptr<ReplicaLoad>> held;
+  while (auto r = board.try_claim()) held.push_back(r);
+  CHECK(static_cast<int>(held.size()) == board.capacity());
+}
+
 TEST_CASE("AdmissionBoard: calls spread to the least-loaded replica", "[admission]") {
   AdmissionBoard board(100, 10);
   board.set_replicas(ready_replicas(3));

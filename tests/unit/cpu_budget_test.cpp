@@ -1,4 +1,4 @@
-#include "app/cpu_budget.hpp"
+#include "net/cpu_budget.hpp"
 
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -6,10 +6,10 @@
 
 #include "store_temp_dir.hpp"
 
-using slimfaas::app::cgroup_cpu_limit;
-using slimfaas::app::cpus_from_cfs;
-using slimfaas::app::cpus_from_cpu_max;
-using slimfaas::app::usable_cpus;
+using slimfaas::net::cgroup_cpu_limit;
+using slimfaas::net::cpus_from_cfs;
+using slimfaas::net::cpus_from_cpu_max;
+using slimfaas::net::usable_cpus;
 
 namespace {
 

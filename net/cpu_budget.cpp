@@ -1,4 +1,4 @@
-#include "app/cpu_budget.hpp"
+#include "net/cpu_budget.hpp"
 
 #include <sched.h>
 
@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-namespace slimfaas::app {
+namespace slimfaas::net {
 
 namespace {
 
@@ -114,4 +114,4 @@ unsigned usable_cpus() {
   return std::max(1u, cpus);
 }
 
-}  // namespace slimfaas::app
+}  // namespace slimfaas::net

@@ -3,12 +3,13 @@
 // (its affinity mask), capped by its cgroup's CPU quota. A pod limited to
 // one CPU on a 32-core node sees 32 in std::thread::hardware_concurrency();
 // sized on that, its threads would contend for one CPU's worth of time and
-// be throttled. The node sizes its thread pools from this figure.
+// be throttled. The HTTP server and the node size their thread pools from
+// this figure.
 #include <filesystem>
 #include <optional>
 #include <string_view>
 
-namespace slimfaas::app {
+namespace slimfaas::net {
 
 // CPUs allowed by a cgroup v2 `cpu.max` file ("max 100000" or
 // "150000 100000"): quota / period rounded up, or nullopt for no limit or
@@ -29,4 +30,4 @@ std::optional<unsigned> cgroup_cpu_limit(std::string_view proc_self_cgroup,
 // min(affinity, cgroup quota), at least 1.
 unsigned usable_cpus();
 
-}  // namespace slimfaas::app
+}  // namespace slimfaas::net
