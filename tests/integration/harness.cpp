@@ -240,8 +240,13 @@ std::optional<int> Process::wait_exit(Ms timeout) {
 bool Process::running() { return !reap(false); }
 
 void Process::kill() {
-  if (pid_ <= 0) return;
-  // The whole group: grandchildren die too.
+  // Once reaped, its pid (the group's id) may be another process's already:
+  // a second kill (the destructor after kill9 or terminate) would SIGKILL an
+  // unrelated process group, another test's node. Seen as a SlimData leader
+  // of a parallel test dying without a word.
+  if (pid_ <= 0 || exit_code_) return;
+  // The whole group: grandchildren die too. Not reaped yet, the pid is still
+  // ours (a zombie keeps it).
   ::kill(-pid_, SIGKILL);
   reap(true);
 }

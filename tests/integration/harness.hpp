@@ -56,7 +56,8 @@ class Process {
   std::optional<int> wait_exit(Ms timeout);
   // True while the process has not exited (reaps it if it has).
   bool running();
-  // SIGKILL to the whole process group, then reap. Idempotent.
+  // SIGKILL to the whole process group, then reap. Idempotent: nothing once
+  // the process has been reaped.
   void kill();
   // Everything the process wrote to stdout/stderr so far.
   std::string log() const;
