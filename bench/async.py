@@ -26,9 +26,16 @@ record with the 202s: missing = accepted ids never seen; duplicated = ids
 seen more than once. Throughput = 202s / (last answer - first send);
 delivery rate = arrivals / (last arrival - first send).
 
+With --reps N every case runs N times, the repetitions interleaved (all
+cases once, then all again), and the record gives each case's median and
+range; the comparison with the targets uses the medians. Before each
+repetition a host probe (bench/lib/host_probe.py) measures the disk's
+fdatasync time, idle and back to back, and a fixed CPU loop, in the same
+process tree, so a slow quarter of an hour shows in the record.
+
   bench/async.py [--payloads 64,4096] [--cases paced,burst,sustained]
                  [--duration 10] [--concurrency 64] [--sustained-concurrency 64,256]
-                 [--out DIR]
+                 [--reps 1] [--out DIR]
 
 Binaries: SLIMFAAS_BIN (default build/release/slimfaas), ASYNC_PEER_BIN
 (default build/bench-async-peer/async_peer, built from bench/async_peer with
@@ -53,6 +60,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench/lib"))
+import host_probe  # noqa: E402
 from run_context import run_context  # noqa: E402
 from slimdata_cluster import Cluster, actor_threads_share, free_port, proc_status, raft, request, wait_for  # noqa: E402,F401
 FUNCTION = "bench"
@@ -145,9 +153,13 @@ def run_sender(peer, port, payload, concurrency, out, count=None, duration=None,
     return head, records
 
 
-def run_case(binary, peer, payload, mode, concurrency, args, work, logs, used):
-    case = f"{'4KiB' if payload == 4096 else str(payload) + 'B'}-{mode}" + (f"-c{concurrency}" if mode == "sustained" else "")
-    case_logs = os.path.join(logs, case)
+def case_name(payload, mode, concurrency):
+    return f"{'4KiB' if payload == 4096 else str(payload) + 'B'}-{mode}" + (f"-c{concurrency}" if mode == "sustained" else "")
+
+
+def run_case(binary, peer, payload, mode, concurrency, args, work, logs, used, rep=0):
+    case = case_name(payload, mode, concurrency)
+    case_logs = os.path.join(logs, case + (f"-r{rep + 1}" if args.reps > 1 else ""))
     os.makedirs(case_logs, exist_ok=True)
     receiver = Receiver(peer, case_logs, case)
     cluster = cluster_for(binary, os.path.join(work, case), case_logs, used, receiver.port, concurrency,
@@ -212,7 +224,7 @@ def run_case(binary, peer, payload, mode, concurrency, args, work, logs, used):
     for r in records:
         status_counts[str(r["status"])] = status_counts.get(str(r["status"]), 0) + 1
     row = {
-        "case": case, "payload_bytes": payload, "mode": mode,
+        "case": case, "rep": rep, "payload_bytes": payload, "mode": mode,
         "concurrency": 1 if mode == "paced" else concurrency,
         "sent": len(records), "accepted": len(accepted), "statuses": status_counts,
         "transport_errors": head["transport_errors"],
@@ -265,6 +277,7 @@ def main():
     ap.add_argument("--paced-count", type=int, default=100)
     ap.add_argument("--paced-interval-ms", type=int, default=100)
     ap.add_argument("--drain-timeout", type=float, default=180.0)
+    ap.add_argument("--reps", type=int, default=1, help="runs of every case, interleaved; medians reported")
     ap.add_argument("--node-args", default="", help="more `slimfaas serve` options for every node (experiments)")
     ap.add_argument("--out", default="")
     ap.add_argument("--report", default="", metavar="DIR", help="only write DIR/async.md again from DIR/async.json")
@@ -287,19 +300,25 @@ def main():
     work = tempfile.mkdtemp(prefix="slimfaas-async-")
     load_start = os.getloadavg()[0]
     rows = []
+    probes = []
     used = set()
+    if args.reps < 1:
+        sys.exit("async: --reps must be at least 1")
     try:
         sustained = [int(c) for c in args.sustained_concurrency.split(",") if c]
         cases = [(mode, payload, c) for mode in modes for payload in payloads
                  for c in (sustained if mode == "sustained" else [args.concurrency])]
-        for mode, payload, concurrency in cases:
-            row = run_case(binary, peer, payload, mode, concurrency, args, work, logs, used)
-            rows.append(row)
-            a, v = row["acceptance_ms"], row["arrival_ms"]
-            print(f"{row['case']}: accepted {row['accepted']}/{row['sent']} ({row['accepted_per_s']:.0f}/s), "
-                  f"202 p50/p95/p99 {fmt(a['p50'])}/{fmt(a['p95'])}/{fmt(a['p99'])} ms, "
-                  f"arrival p50/p95/p99 {fmt(v['p50'])}/{fmt(v['p95'])}/{fmt(v['p99'])} ms, "
-                  f"missing {row['missing']}, duplicated {row['duplicated']}", flush=True)
+        for rep in range(args.reps):
+            probes.append(host_probe.probe(work))
+            print(f"rep {rep + 1}/{args.reps}: host {host_probe.describe(probes[-1])}", flush=True)
+            for mode, payload, concurrency in cases:
+                row = run_case(binary, peer, payload, mode, concurrency, args, work, logs, used, rep)
+                rows.append(row)
+                a, v = row["acceptance_ms"], row["arrival_ms"]
+                print(f"{row['case']}: accepted {row['accepted']}/{row['sent']} ({row['accepted_per_s']:.0f}/s), "
+                      f"202 p50/p95/p99 {fmt(a['p50'])}/{fmt(a['p95'])}/{fmt(a['p99'])} ms, "
+                      f"arrival p50/p95/p99 {fmt(v['p50'])}/{fmt(v['p95'])}/{fmt(v['p99'])} ms, "
+                      f"missing {row['missing']}, duplicated {row['duplicated']}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -314,8 +333,9 @@ def main():
                            "sustained_concurrency": args.sustained_concurrency,
                            "burst_count": args.burst_count, "paced_count": args.paced_count,
                            "paced_interval_ms": args.paced_interval_ms, "warmup_calls": args.concurrency,
-                           "node_args": args.node_args, "actor_threads": actor_threads_share()},
-              "runs": rows, "targets": TARGETS, "slimfaas_reference": REFERENCE}
+                           "node_args": args.node_args, "actor_threads": actor_threads_share(),
+                           "reps": args.reps},
+              "host_probes": probes, "runs": rows, "targets": TARGETS, "slimfaas_reference": REFERENCE}
     with open(os.path.join(out_dir, "async.json"), "w") as f:
         json.dump(result, f, indent=2)
     render(out_dir)
@@ -339,11 +359,39 @@ def node_options(settings):
     return opts + (f", node options `{extra}`" if extra else "")
 
 
+def grouped(rows):
+    """Rows of one case (mode, payload, concurrency) together, in first-run order."""
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["mode"], r["payload_bytes"], r["concurrency"]), []).append(r)
+    return list(groups.values())
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return percentile(values, 0.5) if values else None
+
+
+def spread(values, digits):
+    """`median` or, over several runs, `median (min-max)`."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return fmt(values[0], digits)
+    return f"{fmt(median(values), digits)} ({fmt(min(values), digits)}-{fmt(max(values), digits)})"
+
+
+def size(b):
+    return "4 KiB" if b == 4096 else f"{b} B"
+
+
 def render(out_dir):
     """async.md from async.json (also: bench/async.py --report DIR)."""
     with open(os.path.join(out_dir, "async.json")) as f:
         result = json.load(f)
     rows, st = result["runs"], result["settings"]
+    reps = st.get("reps", 1)
     load = result["load_average_1m"]
     md = [f"# Async acceptance and arrival (scenario 2), commit {result['commit']}"
           f"{' (+ uncommitted changes)' if result['worktree_dirty'] else ''}, {result['build']}, {result['cpu']}, "
@@ -354,37 +402,61 @@ def render(out_dir):
           "NumberParallelRequest = the case's concurrency) answers 200 at once. acceptance = send -> 202; "
           "arrival = send -> the function's handler start (first attempt). "
           "Warm-up calls (as many as the concurrency) are not counted. "
-          f"Load average (1 min) {load['start']:.1f} at the start, {load['end']:.1f} at the end.", "",
-          "| case | payload | conc | accepted/sent | accepted msgs/s | 202 p50 ms | 202 p95 ms | 202 p99 ms | "
-          "arrival p50 ms | arrival p95 ms | arrival p99 ms | delivered msgs/s | missing | duplicated | "
-          "CPU s / 10k (3 nodes) | peak RSS MiB (max) |",
-          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-
-    def size(b):
-        return "4 KiB" if b == 4096 else f"{b} B"
+          + (f"Every case ran {reps} times, the repetitions interleaved. " if reps > 1 else "")
+          + f"Load average (1 min) {load['start']:.1f} at the start, {load['end']:.1f} at the end.", ""]
+    probes = result.get("host_probes", [])
+    if probes:
+        md += ["The host, measured just before " + ("each repetition" if len(probes) > 1 else "the runs")
+               + " (bench/lib/host_probe.py):", ""]
+        md += [f"- rep {i + 1}: {host_probe.describe(p)}" if len(probes) > 1 else f"- {host_probe.describe(p)}"
+               for i, p in enumerate(probes)]
+        md.append("")
+    rep_col = reps > 1
+    md += ["| case | " + ("rep | " if rep_col else "") + "payload | conc | accepted/sent | accepted msgs/s | "
+           "202 p50 ms | 202 p95 ms | 202 p99 ms | arrival p50 ms | arrival p95 ms | arrival p99 ms | "
+           "delivered msgs/s | missing | duplicated | CPU s / 10k (3 nodes) | peak RSS MiB (max) |",
+           "|---|" + ("---:|" if rep_col else "") + "---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         a, v = r["acceptance_ms"], r["arrival_ms"]
         peak = max((n["peak_rss_mib"] or 0) for n in r["nodes_after"])
-        md.append(f"| {r['mode']} | {size(r['payload_bytes'])} | {r['concurrency']} | {r['accepted']}/{r['sent']} | "
+        md.append(f"| {r['mode']} | " + (f"{r.get('rep', 0) + 1} | " if rep_col else "")
+                  + f"{size(r['payload_bytes'])} | {r['concurrency']} | {r['accepted']}/{r['sent']} | "
                   f"{r['accepted_per_s']:.0f} | {fmt(a['p50'])} | {fmt(a['p95'])} | {fmt(a['p99'])} | "
                   f"{fmt(v['p50'])} | {fmt(v['p95'])} | {fmt(v['p99'])} | {r['delivered_per_s']:.0f} | "
                   f"{r['missing']} | {r['duplicated']} | {fmt(r['cpu_s_per_10k'])} | {peak:.0f} |")
+    groups = grouped(rows)
+    if rep_col:
+        md += ["", f"Each case over its {reps} runs: median (min-max).", "",
+               "| case | payload | conc | accepted msgs/s | 202 p95 ms | arrival p95 ms | delivered msgs/s | "
+               "CPU s / 10k | missing | duplicated |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for g in groups:
+            r0 = g[0]
+            md.append(f"| {r0['mode']} | {size(r0['payload_bytes'])} | {r0['concurrency']} | "
+                      f"{spread([r['accepted_per_s'] for r in g], 0)} | "
+                      f"{spread([r['acceptance_ms']['p95'] for r in g], 2)} | "
+                      f"{spread([r['arrival_ms']['p95'] for r in g], 2)} | "
+                      f"{spread([r['delivered_per_s'] for r in g], 0)} | "
+                      f"{spread([r['cpu_s_per_10k'] for r in g], 2)} | "
+                      f"{sum(r['missing'] for r in g)} | {sum(r['duplicated'] for r in g)} |")
 
     def per_payload(mode, pick, lower_is_better, target):
         cells = []
-        for r in rows:
-            if r["mode"] == mode:
-                here = pick(r)
-                label = size(r["payload_bytes"]) + (f" c{r['concurrency']}" if mode == "sustained" else "")
-                cells.append((label, here, gap(here, target, lower_is_better)))
-        return (" / ".join(f"{fmt(h, 2 if lower_is_better else 0)}" for _, h, _ in cells) or "-",
+        for g in groups:
+            r0 = g[0]
+            if r0["mode"] == mode:
+                values = [pick(r) for r in g]
+                label = size(r0["payload_bytes"]) + (f" c{r0['concurrency']}" if mode == "sustained" else "")
+                cells.append((label, spread(values, 2 if lower_is_better else 0),
+                              gap(median(values), target, lower_is_better)))
+        return (" / ".join(h for _, h, _ in cells) or "-",
                 "; ".join(f"{p}: {g}" for p, _, g in cells) or "-",
                 " / ".join(p for p, _, _ in cells))
     targets, ref = result["targets"], result["slimfaas_reference"]
     missing = sum(r["missing"] for r in rows)
     dups = sum(r["duplicated"] for r in rows)
     md += ["", "Against the targets (issue 5) and SlimFaas's numbers. 202 p95 and arrival p95 from the paced "
-           "case (an idle queue), accepted msgs/s from the sustained case, each payload:", "",
+           "case (an idle queue), accepted msgs/s from the sustained case, each payload"
+           + (f"; the median of the {reps} runs (min-max) and the gap of that median" if rep_col else "") + ":", "",
            "| measure | here | target | SlimFaas | gap to target |", "|---|---:|---:|---:|---|"]
     for label, mode, pick, lower, target, reference in (
             ("202 p95 ms", "paced", lambda r: r["acceptance_ms"]["p95"], True, targets["accept_p95_ms"],
@@ -395,11 +467,11 @@ def render(out_dir):
              ref["arrival_p95_ms"])):
         here, gaps, payloads = per_payload(mode, pick, lower, target)
         md.append(f"| {label} ({payloads}) | {here} | {'<=' if lower else '>='} {target:g} | {reference:g} | {gaps} |")
-    delivered = [(size(r["payload_bytes"]) + f" c{r['concurrency']}", r["delivered_per_s"]) for r in rows
-                 if r["mode"] == "sustained"]
+    delivered = [(size(g[0]["payload_bytes"]) + f" c{g[0]['concurrency']}", spread([r["delivered_per_s"] for r in g], 0))
+                 for g in groups if g[0]["mode"] == "sustained"]
     if delivered:
         md.append(f"| delivered msgs/s, sustained ({' / '.join(p for p, _ in delivered)}) | "
-                  f"{' / '.join(f'{d:.0f}' for _, d in delivered)} | - | - | end to end: the function's arrivals |")
+                  f"{' / '.join(d for _, d in delivered)} | - | - | end to end: the function's arrivals |")
     md.append(f"| missing (all cases) | {missing} | 0 | - | {'met' if missing == 0 else 'NOT met'} |")
     md.append(f"| duplicated (all cases) | {dups} | - | - | {'none' if dups == 0 else 'see runs'} |")
     with open(os.path.join(out_dir, "async.md"), "w") as f:
