@@ -362,3 +362,41 @@ TEST_CASE("requests sent together all complete, each with its own answer") {
   }
   CHECK(server.received().size() == 50);
 }
+
+TEST_CASE("framing headers are the client's own: Host, Content-Length, Transfer-Encoding, Connection") {
+  ScriptedServer server([](const Received&) { return ok(); });
+  HttpClient client;
+  auto request = request_to(server.port(), "POST", "/", "abc");
+  request.headers = {{"Host", "elsewhere.example"}, {"content-length", "999"}, {"Transfer-Encoding", "chunked"},
+                     {"Connection", "close"}, {"X-Kept", "yes"}};
+  REQUIRE(call(client, request).status == 200);
+  const auto all = server.received();
+  REQUIRE(all.size() == 1);
+  const auto& seen = all[0];
+  CHECK(seen.header("Host") == std::vector<std::string>{"127.0.0.1:" + std::to_string(server.port())});
+  CHECK(seen.header("Content-Length") == std::vector<std::string>{"3"});
+  CHECK(seen.header("Transfer-Encoding").empty());
+  CHECK(seen.header("Connection").empty());
+  CHECK(seen.header("X-Kept") == std::vector<std::string>{"yes"});
+  CHECK(seen.body == "abc");
+}
+
+TEST_CASE("a line break in a header or the target is refused, never sent") {
+  // It would end the head early and smuggle a second request.
+  ScriptedServer server([](const Received&) { return ok(); });
+  HttpClient client;
+  auto bad_value = request_to(server.port(), "POST", "/", "x");
+  bad_value.headers = {{"X-Evil", "a\r\n\r\nGET /admin HTTP/1.1"}};
+  auto bad_name = request_to(server.port(), "POST", "/", "x");
+  bad_name.headers = {{"X-Evil\r\nX-Other", "a"}};
+  auto bad_target = request_to(server.port(), "POST", "/a HTTP/1.1\r\nX: y", "x");
+  for (auto& request : {bad_value, bad_name, bad_target}) {
+    const auto response = call(client, request);
+    CHECK(response.error == ClientResponse::Error::io);
+    CHECK_FALSE(response.detail.empty());
+  }
+  // A good request after them is the first thing the server reads.
+  REQUIRE(call(client, request_to(server.port(), "POST", "/good", "x")).status == 200);
+  REQUIRE(server.received().size() == 1);
+  CHECK(server.received()[0].request_line() == "POST /good HTTP/1.1");
+}
