@@ -13,12 +13,11 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <algorithm>
 #include <array>
-#include <cctype>
-#include <string_view>
+#include <optional>
 #include <thread>
 
+#include "net/http_head.hpp"
 #include "net/upstream_pool.hpp"
 
 namespace slimfaas::net {
@@ -32,51 +31,6 @@ namespace {
 
 // A response body is read and dropped: async delivery needs the status only.
 constexpr std::uint64_t kMaxResponseBody = 64ull << 20;
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-// A line break or NUL inside a field would let it end the head early and
-// smuggle a second request to the function.
-bool safe(std::string_view s) { return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos; }
-
-// The request line and headers of `request`, ending with the blank line.
-// Host and Content-Length are the client's own (any in `headers` are left
-// out, as are Connection and Transfer-Encoding: the body is sent whole and
-// the connection kept alive, HTTP/1.1's default). Content-Length is sent
-// when there is a body or the method is not GET or HEAD, as beast's
-// prepare_payload would. False when a field could not be sent safely.
-bool serialize_head(const ClientRequest& request, std::string& head) {
-  if (request.method.empty() || request.method.find(' ') != std::string::npos || !safe(request.method) ||
-      request.target.find(' ') != std::string::npos || !safe(request.target)) {
-    return false;
-  }
-  std::size_t size = request.method.size() + request.target.size() + request.host.size() + 64;
-  for (const auto& [name, value] : request.headers) size += name.size() + value.size() + 4;
-  head.reserve(size);
-  head.append(request.method).append(" ").append(request.target.empty() ? "/" : request.target).append(" HTTP/1.1\r\n");
-  const bool ipv6_literal = request.host.find(':') != std::string::npos;
-  head.append("Host: ");
-  if (ipv6_literal) head.append("[").append(request.host).append("]");
-  else head.append(request.host);
-  head.append(":").append(std::to_string(request.port)).append("\r\n");
-  for (const auto& [name, value] : request.headers) {
-    if (name.empty() || name.find_first_of(": ") != std::string::npos || !safe(name) || !safe(value)) return false;
-    if (iequals(name, "Host") || iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") ||
-        iequals(name, "Connection")) {
-      continue;
-    }
-    head.append(name).append(": ").append(value).append("\r\n");
-  }
-  if (!request.body.empty() || (request.method != "GET" && request.method != "HEAD")) {
-    head.append("Content-Length: ").append(std::to_string(request.body.size())).append("\r\n");
-  }
-  head.append("\r\n");
-  return true;
-}
 
 ServerLimits pool_limits(std::size_t max_idle_per_host) {
   ServerLimits limits;
@@ -128,7 +82,16 @@ struct HttpClient::Impl {
     // not through beast's serializer: delivery sends every async call through
     // here, and the serializer's buffer walking cost more than the syscalls.
     std::string head;
-    if (!serialize_head(request, head)) {
+    const bool ipv6_literal = request.host.find(':') != std::string::npos;
+    const std::string host_port =
+        (ipv6_literal ? "[" + request.host + "]" : request.host) + ":" + std::to_string(request.port);
+    // Content-Length when there is a body or the method may carry one (as
+    // beast's prepare_payload would).
+    std::optional<std::size_t> content_length;
+    if (!request.body.empty() || (request.method != "GET" && request.method != "HEAD")) {
+      content_length = request.body.size();
+    }
+    if (!append_request_head(head, request.method, request.target, host_port, request.headers, content_length)) {
       out.error = ClientResponse::Error::io;
       out.detail = "refused to send a request with CR, LF or NUL in its method, target or headers";
       out.elapsed = Clock::now() - start;

@@ -7,17 +7,21 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <algorithm>
+#include <array>
 #include <limits>
 #include <optional>
 #include <spdlog/spdlog.h>
 
 #include "net/forwarding.hpp"
 #include "net/http_error.hpp"
+#include "net/http_head.hpp"
 #include "net/http_server.hpp"
 #include "net/worker.hpp"
 
@@ -261,19 +265,25 @@ asio::awaitable<bool> Session::error(unsigned status, std::string_view error, st
 }
 
 asio::awaitable<void> Session::write(Reply reply, bool keep_alive, unsigned version) {
-  http::response<http::string_body> response{static_cast<http::status>(reply.status), version};
-  response.set(http::field::server, "slimfaas");
-  response.set(http::field::content_type, reply.content_type);
-  for (auto& [name, value] : reply.headers) response.set(name, value);
-  if (!origin_.empty()) {
-    response.set(http::field::access_control_allow_origin, worker_.server().options().cors_allow_origin);
+  // Every async call's 202 and every API answer: a flat head and the body in
+  // one writev (net/http_head), not beast's serializer. A reply header named
+  // like one set before it replaces it.
+  HeaderList headers;
+  headers.reserve(reply.headers.size() + 3);
+  headers.emplace_back("Server", "slimfaas");
+  headers.emplace_back("Content-Type", std::move(reply.content_type));
+  for (auto& [name, value] : reply.headers) {
+    auto same = std::find_if(headers.begin(), headers.end(), [&](const auto& h) { return iequals_ascii(h.first, name); });
+    if (same != headers.end()) same->second = std::move(value);
+    else headers.emplace_back(std::move(name), std::move(value));
   }
-  response.body() = std::move(reply.body);
-  response.keep_alive(keep_alive);
-  response.prepare_payload();
+  if (!origin_.empty()) headers.emplace_back("Access-Control-Allow-Origin", worker_.server().options().cors_allow_origin);
+  if (!status_has_body(reply.status)) reply.body.clear();
+  const std::string head = response_head(reply.status, version, headers, keep_alive, reply.body.size());
+  const std::array<asio::const_buffer, 2> message{asio::buffer(head), asio::buffer(reply.body)};
   expect_by(Clock::now() + worker_.server().options().limits.read_timeout);
   beast::error_code ec;
-  co_await http::async_write(socket_, response, redirect_error(use_awaitable, ec));
+  co_await asio::async_write(socket_, message, redirect_error(use_awaitable, ec));
 }
 
 void Session::watch_client(std::function<void()> on_gone) {

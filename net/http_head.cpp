@@ -1,0 +1,78 @@
+#include "net/http_head.hpp"
+
+#include <algorithm>
+#include <boost/beast/http/status.hpp>
+#include <cctype>
+
+namespace slimfaas::net {
+
+bool iequals_ascii(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+bool head_safe(std::string_view s) noexcept {
+  return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+namespace {
+
+bool field_safe(std::string_view name, std::string_view value) noexcept {
+  return !name.empty() && name.find_first_of(": \t") == std::string_view::npos && head_safe(name) &&
+         head_safe(value);
+}
+
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append(": ").append(value).append("\r\n");
+}
+
+std::size_t fields_size(const HeaderList& headers) {
+  std::size_t size = 0;
+  for (const auto& [name, value] : headers) size += name.size() + value.size() + 4;
+  return size;
+}
+
+}  // namespace
+
+bool append_request_head(std::string& out, std::string_view method, std::string_view target,
+                         std::string_view host_port, const HeaderList& headers,
+                         std::optional<std::size_t> content_length) {
+  if (method.empty() || method.find(' ') != std::string_view::npos || !head_safe(method) ||
+      target.find(' ') != std::string_view::npos || !head_safe(target) || !head_safe(host_port)) {
+    return false;
+  }
+  out.reserve(out.size() + method.size() + target.size() + host_port.size() + fields_size(headers) + 64);
+  out.append(method).append(" ").append(target.empty() ? std::string_view("/") : target).append(" HTTP/1.1\r\n");
+  append_field(out, "Host", host_port);
+  for (const auto& [name, value] : headers) {
+    if (!field_safe(name, value)) return false;
+    if (iequals_ascii(name, "Host") || iequals_ascii(name, "Content-Length") ||
+        iequals_ascii(name, "Transfer-Encoding") || iequals_ascii(name, "Connection")) {
+      continue;
+    }
+    append_field(out, name, value);
+  }
+  if (content_length) append_field(out, "Content-Length", std::to_string(*content_length));
+  out.append("\r\n");
+  return true;
+}
+
+std::string response_head(unsigned status, unsigned version, const HeaderList& headers, bool keep_alive,
+                          std::size_t body_size) {
+  const auto reason = boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(status));
+  std::string out;
+  out.reserve(fields_size(headers) + reason.size() + 96);
+  out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ").append(std::to_string(status)).append(" ");
+  out.append(reason.data(), reason.size()).append("\r\n");
+  for (const auto& [name, value] : headers) {
+    if (field_safe(name, value)) append_field(out, name, value);
+  }
+  if (version == 10 && keep_alive) append_field(out, "Connection", "keep-alive");
+  if (version != 10 && !keep_alive) append_field(out, "Connection", "close");
+  if (status_has_body(status)) append_field(out, "Content-Length", std::to_string(body_size));
+  out.append("\r\n");
+  return out;
+}
+
+}  // namespace slimfaas::net
