@@ -346,7 +346,10 @@ def gap(here, target, lower_is_better=True):
         return "-"
     if (here <= target) if lower_is_better else (here >= target):
         return "met"
-    return f"{here / target:.1f}x over" if lower_is_better else f"{target / here:.1f}x short"
+    ratio = here / target if lower_is_better else target / here
+    # Near the line, one decimal would read "1.0x": show two.
+    text = f"{ratio:.2f}x" if ratio < 1.1 else f"{ratio:.1f}x"
+    return f"{text} over" if lower_is_better else f"{text} short"
 
 
 def node_options(settings):
@@ -403,7 +406,8 @@ def render(out_dir):
           "arrival = send -> the function's handler start (first attempt). "
           "Warm-up calls (as many as the concurrency) are not counted. "
           + (f"Every case ran {reps} times, the repetitions interleaved. " if reps > 1 else "")
-          + f"Load average (1 min) {load['start']:.1f} at the start, {load['end']:.1f} at the end.", ""]
+          + f"Load average (1 min) {load['start']:.1f} at the start, {load['end']:.1f} at the end."
+          + (f" Note: {result['note']}" if result.get("note") else ""), ""]
     probes = result.get("host_probes", [])
     if probes:
         md += ["The host, measured just before " + ("each repetition" if len(probes) > 1 else "the runs")
