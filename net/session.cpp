@@ -10,7 +10,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <algorithm>
@@ -19,6 +18,7 @@
 #include <optional>
 #include <spdlog/spdlog.h>
 
+#include "net/beast_http_parser.hpp"
 #include "net/forwarding.hpp"
 #include "net/http_error.hpp"
 #include "net/http_head.hpp"

@@ -127,17 +127,7 @@ struct Connection {
 class Recorder {
  public:
   explicit Recorder(std::function<int(const std::string& target)> status_for) : status_for_(std::move(status_for)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd_, 64) != 0)
-      throw std::runtime_error("recorder: cannot listen");
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    fd_ = listen_loopback(port_);
     acceptor_ = std::thread([this] { accept_loop(); });
   }
   ~Recorder() {

@@ -82,6 +82,10 @@ std::string all_logs();
 // A port on 127.0.0.1 that was free a moment ago (bind 0, read, close).
 int free_port();
 
+// A listening socket on 127.0.0.1, ephemeral port (written to `port`), for
+// servers a test runs in its own process. Throws std::runtime_error.
+int listen_loopback(int& port);
+
 // The first of `count` consecutive ports on 127.0.0.1 that were free a moment
 // ago, outside the kernel's ephemeral range (for port ranges a server takes).
 int free_port_block(int count);
