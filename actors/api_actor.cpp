@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "actors/async_api.hpp"
+#include "actors/mailbox_size.hpp"
 #include "actors/random_id.hpp"
 #include "actors/messages.hpp"
 #include "actors/slimdata_http.hpp"
@@ -325,7 +326,7 @@ caf::behavior api_behavior(Self self, ApiSetup setup) {
         handle(self, call);
       },
       [=](inspect_atom) -> std::string {
-        json out{{"mailbox", self->mailbox().size()}, {"state", {{"handled", self->state.handled}}}};
+        json out{{"mailbox", mailbox_size(self)}, {"state", {{"handled", self->state.handled}}}};
         return out.dump();
       },
   };

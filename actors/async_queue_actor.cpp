@@ -12,6 +12,7 @@
 #include "actors/async_policy.hpp"
 #include "actors/blob_actor.hpp"
 #include "actors/inspector_actor.hpp"
+#include "actors/mailbox_size.hpp"
 #include "actors/messages.hpp"
 #include "actors/slimdata.hpp"
 #include "store/state_machine_commands.hpp"
@@ -633,7 +634,7 @@ caf::behavior queue_behavior(Self self, AsyncQueueSetup setup) {
         propose_outcomes(self, std::move(command), count, tries_left);
       },
       [=](inspect_atom) -> std::string {
-        json out{{"mailbox", self->mailbox().size()}, {"state", summary(self)}};
+        json out{{"mailbox", mailbox_size(self)}, {"state", summary(self)}};
         return out.dump();
       },
   };

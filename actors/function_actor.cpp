@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/mailbox_size.hpp"
 #include "actors/messages.hpp"
 
 namespace slimfaas::actors {
@@ -256,7 +257,7 @@ caf::behavior function_behavior(Self self, FunctionSetup setup) {
       },
       [=](status_atom) -> std::string { return status_object(self).dump(); },
       [=](inspect_atom) -> std::string {
-        json out{{"mailbox", self->mailbox().size()}, {"state", state_summary(self)}};
+        json out{{"mailbox", mailbox_size(self)}, {"state", state_summary(self)}};
         return out.dump();
       },
   };

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "actors/mailbox_size.hpp"
 #include "actors/messages.hpp"
 
 namespace slimfaas::actors {
@@ -57,7 +58,7 @@ caf::behavior inspector(Self self, std::string node_name) {
         gathering->add({{"id", self->id()},
                         {"kind", "inspector"},
                         {"name", node_name},
-                        {"mailbox", self->mailbox().size()},
+                        {"mailbox", mailbox_size(self)},
                         {"state", {{"registered", self->state.entries.size()}}}});
         for (const auto& entry : self->state.entries) {
           json base{{"id", entry.handle.id()}, {"kind", entry.kind}, {"name", entry.name}};

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/blob_actor.hpp"
+#include "actors/mailbox_size.hpp"
 #include "actors/raft_wire.hpp"
 #include "store/raft_core.hpp"
 #include "store/durable_file.hpp"
@@ -784,7 +785,7 @@ caf::message_handler common_handlers(Self self) {
         s.subscribers.push_back(std::move(subscriber));
       },
       [=](inspect_atom) -> std::string {
-        json out{{"mailbox", self->mailbox().size()}, {"state", status_json(self)}};
+        json out{{"mailbox", mailbox_size(self)}, {"state", status_json(self)}};
         return out.dump();
       },
       [=](tick_atom) {

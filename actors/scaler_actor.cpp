@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/mailbox_size.hpp"
 #include "actors/messages.hpp"
 
 namespace slimfaas::actors {
@@ -211,7 +212,7 @@ caf::behavior scaler_behavior(Self self, ScalerSetup setup) {
         evaluate(self);
       },
       [=](inspect_atom) -> std::string {
-        json out{{"mailbox", self->mailbox().size()}, {"state", summary(self)}};
+        json out{{"mailbox", mailbox_size(self)}, {"state", summary(self)}};
         return out.dump();
       },
   };
