@@ -23,6 +23,13 @@ bool field_safe(std::string_view name, std::string_view value) noexcept {
          head_safe(value);
 }
 
+// Fields that say how the message is framed or how the connection ends:
+// always the writer's own.
+bool framing(std::string_view name) noexcept {
+  return iequals_ascii(name, "Content-Length") || iequals_ascii(name, "Transfer-Encoding") ||
+         iequals_ascii(name, "Connection");
+}
+
 void append_field(std::string& out, std::string_view name, std::string_view value) {
   out.append(name).append(": ").append(value).append("\r\n");
 }
@@ -47,10 +54,7 @@ bool append_request_head(std::string& out, std::string_view method, std::string_
   append_field(out, "Host", host_port);
   for (const auto& [name, value] : headers) {
     if (!field_safe(name, value)) return false;
-    if (iequals_ascii(name, "Host") || iequals_ascii(name, "Content-Length") ||
-        iequals_ascii(name, "Transfer-Encoding") || iequals_ascii(name, "Connection")) {
-      continue;
-    }
+    if (iequals_ascii(name, "Host") || framing(name)) continue;
     append_field(out, name, value);
   }
   if (content_length) append_field(out, "Content-Length", std::to_string(*content_length));
@@ -66,7 +70,7 @@ std::string response_head(unsigned status, unsigned version, const HeaderList& h
   out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ").append(std::to_string(status)).append(" ");
   out.append(reason.data(), reason.size()).append("\r\n");
   for (const auto& [name, value] : headers) {
-    if (field_safe(name, value)) append_field(out, name, value);
+    if (field_safe(name, value) && !framing(name)) append_field(out, name, value);
   }
   if (version == 10 && keep_alive) append_field(out, "Connection", "keep-alive");
   if (version != 10 && !keep_alive) append_field(out, "Connection", "close");

@@ -35,7 +35,9 @@ bool append_request_head(std::string& out, std::string_view method, std::string_
 
 // The head of a response with a body of `body_size` bytes:
 // "HTTP/1.x <status> <reason>", `headers` in order (a field with CR, LF or
-// NUL in its name or value is dropped, never sent), the connection's fate
+// NUL in its name or value is dropped, never sent, and so are
+// Content-Length, Transfer-Encoding and Connection: the framing below is
+// the writer's own), the connection's fate
 // (HTTP/1.1: "Connection: close" when it closes; HTTP/1.0: "Connection:
 // keep-alive" when it stays open), then Content-Length, except for 1xx, 204
 // and 304, which carry no body.

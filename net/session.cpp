@@ -266,18 +266,19 @@ asio::awaitable<bool> Session::error(unsigned status, std::string_view error, st
 
 asio::awaitable<void> Session::write(Reply reply, bool keep_alive, unsigned version) {
   // Every async call's 202 and every API answer: a flat head and the body in
-  // one writev (net/http_head), not beast's serializer. A reply header named
-  // like one set before it replaces it.
+  // one writev (net/http_head), not beast's serializer. A header named like
+  // one set before it replaces it (beast's set()).
   HeaderList headers;
   headers.reserve(reply.headers.size() + 3);
-  headers.emplace_back("Server", "slimfaas");
-  headers.emplace_back("Content-Type", std::move(reply.content_type));
-  for (auto& [name, value] : reply.headers) {
+  auto set = [&headers](std::string name, std::string value) {
     auto same = std::find_if(headers.begin(), headers.end(), [&](const auto& h) { return iequals_ascii(h.first, name); });
     if (same != headers.end()) same->second = std::move(value);
     else headers.emplace_back(std::move(name), std::move(value));
-  }
-  if (!origin_.empty()) headers.emplace_back("Access-Control-Allow-Origin", worker_.server().options().cors_allow_origin);
+  };
+  set("Server", "slimfaas");
+  set("Content-Type", std::move(reply.content_type));
+  for (auto& [name, value] : reply.headers) set(std::move(name), std::move(value));
+  if (!origin_.empty()) set("Access-Control-Allow-Origin", worker_.server().options().cors_allow_origin);
   if (!status_has_body(reply.status)) reply.body.clear();
   const std::string head = response_head(reply.status, version, headers, keep_alive, reply.body.size());
   const std::array<asio::const_buffer, 2> message{asio::buffer(head), asio::buffer(reply.body)};

@@ -67,3 +67,9 @@ TEST_CASE("header names compare case-insensitively") {
   CHECK(head_safe("plain value"));
   CHECK_FALSE(head_safe(std::string("a\0", 2)));
 }
+
+TEST_CASE("a response head's framing is its own: Content-Length, Transfer-Encoding, Connection given are dropped") {
+  CHECK(response_head(200, 11, {{"content-length", "99"}, {"Transfer-Encoding", "chunked"}, {"Connection", "x"},
+                                {"X-Kept", "k"}},
+                      false, 3) == "HTTP/1.1 200 OK\r\nX-Kept: k\r\nConnection: close\r\nContent-Length: 3\r\n\r\n");
+}
