@@ -192,6 +192,15 @@ ClientResponse call(HttpClient& client, ClientRequest request) {
   return answer.get();
 }
 
+// `count` POSTs one after the other, each answered 200.
+void send_in_turn(HttpClient& client, std::uint16_t port, int count) {
+  for (int i = 0; i < count; ++i) {
+    const auto response = call(client, request_to(port, "POST", "/r" + std::to_string(i), "x"));
+    REQUIRE(response.error == ClientResponse::Error::none);
+    CHECK(response.status == 200);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("the function receives the method, target, headers and body as sent") {
@@ -249,11 +258,7 @@ TEST_CASE("keep-alive connections are reused and response bodies are read throug
     return ok(200, std::string(100000, 'b'));
   });
   HttpClient client;
-  for (int i = 0; i < 6; ++i) {
-    const auto response = call(client, request_to(server.port(), "POST", "/r" + std::to_string(i), "x"));
-    REQUIRE(response.error == ClientResponse::Error::none);
-    CHECK(response.status == 200);
-  }
+  send_in_turn(client, server.port(), 6);
   CHECK(server.received().size() == 6);
   CHECK(server.connections() == 1);
 }
@@ -271,11 +276,7 @@ TEST_CASE("a connection the server closes is not used again") {
     return ok(200);
   });
   HttpClient client;
-  for (int i = 0; i < 3; ++i) {
-    const auto response = call(client, request_to(server.port(), "POST", "/", "x"));
-    REQUIRE(response.error == ClientResponse::Error::none);
-    CHECK(response.status == 200);
-  }
+  send_in_turn(client, server.port(), 3);
   CHECK(server.received().size() == 3);
   CHECK(server.connections() == 3);
 }
