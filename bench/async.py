@@ -62,6 +62,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench/lib"))
 import host_probe  # noqa: E402
 from run_context import run_context  # noqa: E402
+from stats import percentile  # noqa: E402
 from slimdata_cluster import Cluster, actor_threads_share, free_port, proc_status, raft, request, wait_for  # noqa: E402,F401
 FUNCTION = "bench"
 # SlimFaas's numbers, from issue 5, and the targets.
@@ -79,15 +80,6 @@ def metric(port, name):
     m = re.search(r"^" + re.escape(name) + r'\{[^}]*function="' + FUNCTION + r'"[^}]*\}\s+(\S+)$',
                   body.decode(), re.M)
     return float(m.group(1)) if m else 0.0
-
-
-def percentile(values, q):
-    if not values:
-        return None
-    s = sorted(values)
-    k = (len(s) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
 def summary(values):

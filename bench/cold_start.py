@@ -33,6 +33,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench/lib"))
 from run_context import run_context  # noqa: E402
+from stats import percentile  # noqa: E402
 
 
 def free_port():
@@ -102,13 +103,6 @@ def own_start_to_ready(echo_bin):
     finally:
         proc.terminate()
         proc.wait()
-
-
-def percentile(values, q):
-    s = sorted(values)
-    k = (len(s) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
 def main():

@@ -15,12 +15,7 @@ moment lets a reader tell the code's change from the host's.
 import os
 import time
 
-
-def _percentile(values, q):
-    s = sorted(values)
-    k = (len(s) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+from stats import percentile
 
 
 def _fdatasync_ms(fd, block, count, interval_s):
@@ -32,7 +27,7 @@ def _fdatasync_ms(fd, block, count, interval_s):
         start = time.perf_counter()
         os.fdatasync(fd)
         times.append((time.perf_counter() - start) * 1e3)
-    return {"p50": _percentile(times, 0.50), "p95": _percentile(times, 0.95), "n": count}
+    return {"p50": percentile(times, 0.50), "p95": percentile(times, 0.95), "n": count}
 
 
 def cpu_loop_seconds(n=3_000_000):
