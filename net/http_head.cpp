@@ -1,16 +1,9 @@
 #include "net/http_head.hpp"
 
-#include <algorithm>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/status.hpp>
-#include <cctype>
 
 namespace slimfaas::net {
-
-bool iequals_ascii(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 bool head_safe(std::string_view s) noexcept {
   return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
@@ -26,8 +19,8 @@ bool field_safe(std::string_view name, std::string_view value) noexcept {
 // Fields that say how the message is framed or how the connection ends:
 // always the writer's own.
 bool framing(std::string_view name) noexcept {
-  return iequals_ascii(name, "Content-Length") || iequals_ascii(name, "Transfer-Encoding") ||
-         iequals_ascii(name, "Connection");
+  return boost::beast::iequals(name, "Content-Length") || boost::beast::iequals(name, "Transfer-Encoding") ||
+         boost::beast::iequals(name, "Connection");
 }
 
 void append_field(std::string& out, std::string_view name, std::string_view value) {
@@ -54,7 +47,7 @@ bool append_request_head(std::string& out, std::string_view method, std::string_
   append_field(out, "Host", host_port);
   for (const auto& [name, value] : headers) {
     if (!field_safe(name, value)) return false;
-    if (iequals_ascii(name, "Host") || framing(name)) continue;
+    if (boost::beast::iequals(name, "Host") || framing(name)) continue;
     append_field(out, name, value);
   }
   if (content_length) append_field(out, "Content-Length", std::to_string(*content_length));

@@ -16,9 +16,6 @@ namespace slimfaas::net {
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
-// ASCII case-insensitive equality (header names).
-bool iequals_ascii(std::string_view a, std::string_view b) noexcept;
-
 // False when `s` holds CR, LF or NUL: inside a head it would end a line
 // early and let the rest pass for headers of its own, or a second message.
 bool head_safe(std::string_view s) noexcept;

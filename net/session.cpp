@@ -271,7 +271,7 @@ asio::awaitable<void> Session::write(Reply reply, bool keep_alive, unsigned vers
   HeaderList headers;
   headers.reserve(reply.headers.size() + 3);
   auto set = [&headers](std::string name, std::string value) {
-    auto same = std::find_if(headers.begin(), headers.end(), [&](const auto& h) { return iequals_ascii(h.first, name); });
+    auto same = std::find_if(headers.begin(), headers.end(), [&](const auto& h) { return beast::iequals(h.first, name); });
     if (same != headers.end()) same->second = std::move(value);
     else headers.emplace_back(std::move(name), std::move(value));
   };
