@@ -35,7 +35,10 @@ process tree, so a slow quarter of an hour shows in the record.
 
   bench/async.py [--payloads 64,4096] [--cases paced,burst,sustained]
                  [--duration 10] [--concurrency 64] [--sustained-concurrency 64,256]
-                 [--reps 1] [--out DIR]
+                 [--reps 1] [--trace-fsync] [--out DIR]
+
+--trace-fsync (paced cases; needs perf) splits each call's time around its
+nodes' fdatasync calls: see bench/lib/fsync_trace.py.
 
 Binaries: SLIMFAAS_BIN (default build/release/slimfaas), ASYNC_PEER_BIN
 (default build/bench-async-peer/async_peer, built from bench/async_peer with
@@ -60,6 +63,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench/lib"))
+import fsync_trace  # noqa: E402
 import host_probe  # noqa: E402
 from run_context import run_context  # noqa: E402
 from stats import percentile  # noqa: E402
@@ -152,6 +156,7 @@ def case_name(payload, mode, concurrency):
 def run_case(binary, peer, payload, mode, concurrency, args, work, logs, used, rep=0):
     case = case_name(payload, mode, concurrency)
     case_logs = os.path.join(logs, case + (f"-r{rep + 1}" if args.reps > 1 else ""))
+    fsync_events = None
     os.makedirs(case_logs, exist_ok=True)
     receiver = Receiver(peer, case_logs, case)
     cluster = cluster_for(binary, os.path.join(work, case), case_logs, used, receiver.port, concurrency,
@@ -173,8 +178,15 @@ def run_case(binary, peer, payload, mode, concurrency, args, work, logs, used, r
         cpu_before = {n["id"]: cpu_seconds(n["proc"].pid) for n in cluster.nodes}
         out = os.path.join(case_logs, "sent.txt")
         if mode == "paced":
+            tracer = None
+            if args.trace_fsync:
+                tracer = fsync_trace.FsyncTrace([n["proc"].pid for n in cluster.nodes],
+                                                os.path.join(case_logs, "fsync.perf"))
+                tracer.start()
             head, records = run_sender(peer, leader["http"], payload, 1, out, count=args.paced_count,
                                        interval_ms=args.paced_interval_ms)
+            if tracer:
+                fsync_events = tracer.stop()
         elif mode == "burst":
             head, records = run_sender(peer, leader["http"], payload, concurrency, out, count=args.burst_count)
         else:
@@ -231,6 +243,9 @@ def run_case(binary, peer, payload, mode, concurrency, args, work, logs, used, r
         "nodes_after": nodes_after,
         "cpu_s_per_10k": (sum(n["cpu_s"] for n in nodes_after) / len(accepted) * 1e4) if accepted else None,
     }
+    if fsync_events is not None:
+        leader_pid = next(n["proc"].pid for n in cluster.nodes if n["id"] == leader["id"])
+        row["fsync_trace"] = fsync_trace.decompose(accepted, fsync_events, leader_pid)
     return row
 
 
@@ -270,6 +285,8 @@ def main():
     ap.add_argument("--paced-interval-ms", type=int, default=100)
     ap.add_argument("--drain-timeout", type=float, default=180.0)
     ap.add_argument("--reps", type=int, default=1, help="runs of every case, interleaved; medians reported")
+    ap.add_argument("--trace-fsync", action="store_true",
+                    help="paced cases: split each call's time around its nodes' fdatasync calls (needs perf)")
     ap.add_argument("--node-args", default="", help="more `slimfaas serve` options for every node (experiments)")
     ap.add_argument("--out", default="")
     ap.add_argument("--report", default="", metavar="DIR", help="only write DIR/async.md again from DIR/async.json")
@@ -282,6 +299,8 @@ def main():
     if not os.access(binary, os.X_OK):
         sys.exit(f"async: {binary} is missing (make build)")
     ensure_peer(peer)
+    if args.trace_fsync and fsync_trace.available():
+        sys.exit(f"async: --trace-fsync: {fsync_trace.available()}")
     payloads = [int(p) for p in args.payloads.split(",") if p]
     modes = [m for m in args.cases.split(",") if m]
 
@@ -326,7 +345,7 @@ def main():
                            "burst_count": args.burst_count, "paced_count": args.paced_count,
                            "paced_interval_ms": args.paced_interval_ms, "warmup_calls": args.concurrency,
                            "node_args": args.node_args, "actor_threads": actor_threads_share(),
-                           "reps": args.reps},
+                           "reps": args.reps, "trace_fsync": args.trace_fsync},
               "host_probes": probes, "runs": rows, "targets": TARGETS, "slimfaas_reference": REFERENCE}
     with open(os.path.join(out_dir, "async.json"), "w") as f:
         json.dump(result, f, indent=2)
@@ -470,6 +489,20 @@ def render(out_dir):
                   f"{' / '.join(d for _, d in delivered)} | - | - | end to end: the function's arrivals |")
     md.append(f"| missing (all cases) | {missing} | 0 | - | {'met' if missing == 0 else 'NOT met'} |")
     md.append(f"| duplicated (all cases) | {dups} | - | - | {'none' if dups == 0 else 'see runs'} |")
+    traced = [r for r in rows if r.get("fsync_trace")]
+    if traced:
+        md += ["", "Where the paced calls' time went (--trace-fsync, bench/lib/fsync_trace.py): each node's "
+               "fdatasync traced by perf; quorum = the second node's fdatasync ended; p50 / p95 in ms.", "",
+               "| case | " + ("rep | " if rep_col else "") + "payload | calls | send -> leader fsync starts | "
+               "send -> first follower fsync starts | one fsync | send -> quorum | quorum -> 202 | 202 |",
+               "|---|" + ("---:|" if rep_col else "") + "---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in traced:
+            t = r["fsync_trace"]
+            cell = lambda k: f"{fmt(t[k]['p50'])} / {fmt(t[k]['p95'])}"  # noqa: E731
+            md.append(f"| {r['mode']} | " + (f"{r.get('rep', 0) + 1} | " if rep_col else "")
+                      + f"{size(r['payload_bytes'])} | {t['calls']} | {cell('leader_fsync_start_ms')} | "
+                      f"{cell('follower_fsync_start_ms')} | {cell('fsync_ms')} | {cell('quorum_ms')} | "
+                      f"{cell('after_quorum_ms')} | {cell('acceptance_ms')} |")
     with open(os.path.join(out_dir, "async.md"), "w") as f:
         f.write("\n".join(md) + "\n")
     print("\n".join(md))
