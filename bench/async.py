@@ -182,7 +182,10 @@ def run_case(binary, peer, payload, mode, concurrency, args, work, logs, used, r
             if args.trace_fsync:
                 tracer = fsync_trace.FsyncTrace([n["proc"].pid for n in cluster.nodes],
                                                 os.path.join(case_logs, "fsync.perf"))
-                tracer.start()
+                try:
+                    tracer.start()
+                except RuntimeError as e:
+                    sys.exit(f"async: --trace-fsync: {e}")
             head, records = run_sender(peer, leader["http"], payload, 1, out, count=args.paced_count,
                                        interval_ms=args.paced_interval_ms)
             if tracer:

@@ -34,6 +34,15 @@ def available():
     """None when tracing can run here, else why not."""
     if shutil.which("perf") is None:
         return "perf is not installed (Debian: linux-perf)"
+    if os.geteuid() != 0:
+        try:
+            with open("/proc/sys/kernel/perf_event_paranoid") as f:
+                paranoid = int(f.read())
+        except (OSError, ValueError):
+            paranoid = 2
+        if paranoid > -1:
+            return ("tracing syscalls needs root or kernel.perf_event_paranoid = -1 "
+                    f"(it is {paranoid})")
     return None
 
 
@@ -98,9 +107,10 @@ def fsyncs_by_pid(events):
 
 
 def decompose(calls, events, leader_pid):
-    """Per call (dicts with `sent` and `done` in ns), the split above in ms;
-    calls whose entry was not fsynced by two nodes inside their window are
-    left out (counted in `untraced`)."""
+    """Per call (dicts with `sent` and `done` in ns), the split above in ms.
+    A node's fdatasync for the call is its first one starting between send
+    and 202 (it may end after the 202: a node outside the quorum). Calls
+    without the leader's and two ended ones are left out (`untraced`)."""
     by_pid = fsyncs_by_pid(events)
     parts = {"leader_fsync_start_ms": [], "follower_fsync_start_ms": [], "fsync_ms": [],
              "quorum_ms": [], "after_quorum_ms": [], "acceptance_ms": []}
@@ -110,11 +120,11 @@ def decompose(calls, events, leader_pid):
         first = {}
         for pid, intervals in by_pid.items():
             for start, end in intervals:
-                if start >= sent and end <= done:
+                if sent <= start <= done:
                     first[pid] = (start, end)
                     break
         ends = sorted(end for _, end in first.values())
-        if len(ends) < 2 or leader_pid not in first:
+        if len(ends) < 2 or ends[1] > done or leader_pid not in first:
             untraced += 1
             continue
         followers = [start for pid, (start, _) in first.items() if pid != leader_pid]
