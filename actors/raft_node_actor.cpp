@@ -418,13 +418,20 @@ void snapshot_written(Self self, bool written) {
 }
 
 // Steps 2-4 of the Ready contract, once step 1 (persist) is durable.
+// Committed entries are applied (their proposers answered) before the
+// messages go: what waits here on a leader is mostly the new commit index
+// for the followers, who need it only to apply, while a caller waits for
+// its answer, which thus starts on its way before the broadcast is handed
+// to CAF's network thread (paced calls, bench/async.py --trace-fsync:
+// quorum -> 202 shorter at p50 in 5 of 6 alternated runs, by about 40 µs).
+// Messages that must follow the persist still do.
 void finish_ready(Self self) {
   auto& s = self->state;
   store::Ready ready = std::move(*s.in_flight);
   s.in_flight.reset();
   s.persisting = false;
-  send_messages(self, ready.messages);
   apply_committed(self, ready);
+  send_messages(self, ready.messages);
   s.core->advance();
   maybe_compact(self);
   process_ready(self);

@@ -30,7 +30,8 @@
 //      `committed_entries` in order; serve `read_states` whose index is
 //      <= the applied index. Without a snapshot, this may happen as soon
 //      as step 1 starts: committed entries are durable on a majority
-//      whatever this node's own write.
+//      whatever this node's own write. Steps 2 and 3 may come in either
+//      order once step 1 is durable.
 //   4. call advance().
 // Readies are processed one at a time, in order. Between ready() and
 // advance() the shell may keep calling step/tick/propose (for instance while
