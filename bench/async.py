@@ -247,8 +247,7 @@ def run_case(binary, peer, payload, mode, concurrency, args, work, logs, used, r
         "cpu_s_per_10k": (sum(n["cpu_s"] for n in nodes_after) / len(accepted) * 1e4) if accepted else None,
     }
     if fsync_events is not None:
-        leader_pid = next(n["proc"].pid for n in cluster.nodes if n["id"] == leader["id"])
-        row["fsync_trace"] = fsync_trace.decompose(accepted, fsync_events, leader_pid)
+        row["fsync_trace"] = fsync_trace.decompose(accepted, fsync_events, leader["proc"].pid)
     return row
 
 
