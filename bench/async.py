@@ -163,11 +163,9 @@ def run_case(binary, peer, payload, mode, concurrency, args, work, logs, used, r
                           args.node_args.split())
     try:
         cluster.start()
-        if not wait_for(lambda: cluster.leader() is not None
-                        or any(n["proc"].poll() is not None for n in cluster.nodes), 60) \
-                or cluster.leader() is None:
-            sys.exit(f"async: {case}: no leader; see {case_logs}")
-        leader = cluster.leader()
+        leader = cluster.wait_leader()
+        if leader is None:
+            sys.exit(f"async: {case}: no stable leader (exited nodes: {cluster.dead_nodes()}); see {case_logs}")
         # Sanity + warm-up (opens the pool's connections): 64 calls, all delivered.
         warm = concurrency
         run_sender(peer, leader["http"], payload, min(concurrency, 64), os.path.join(case_logs, "warmup.txt"),

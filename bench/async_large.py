@@ -49,9 +49,9 @@ def run_condition(name, binary, peer, args, work, logs, used):
     large = {}
     try:
         cluster.start()
-        if not wait_for(lambda: cluster.leader() is not None, 60):
-            sys.exit(f"async_large: {name}: no leader; see {case_logs}")
-        leader = cluster.leader()
+        leader = cluster.wait_leader()
+        if leader is None:
+            sys.exit(f"async_large: {name}: no stable leader (exited nodes: {cluster.dead_nodes()}); see {case_logs}")
         bench_async.run_sender(peer, leader["http"], 64, 8, os.path.join(case_logs, "warmup.txt"), count=64)
         background = None
         if name != "idle":

@@ -62,11 +62,10 @@ def run_wrk(wrk, port, case, via, payload_file, conc, duration, threads, run_id)
 def run_case(cluster, wrk, case, via, body_file, conc, args, wrk_threads, run_id, wrk_log):
     """One case on a fresh cluster: start, elect, sanity check, warm up, measure, settle, footprint."""
     cluster.start()
-    if not wait_for(lambda: cluster.leader() is not None
-                    or any(n["proc"].poll() is not None for n in cluster.nodes), 60) \
-            or cluster.leader() is None:
-        sys.exit(f"slimdata: {case}: the cluster did not elect a leader; see {cluster.logs}")
-    leader = cluster.leader()
+    leader = cluster.wait_leader()
+    if leader is None:
+        sys.exit(f"slimdata: {case}: the cluster did not elect a stable leader (exited nodes: "
+                 f"{cluster.dead_nodes()}); see {cluster.logs}")
     follower = next(n for n in cluster.nodes if n is not leader)
     node = leader if via == "leader" else follower
     # Sanity: a proposal through a follower is readable from every node.

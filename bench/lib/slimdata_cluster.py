@@ -116,6 +116,30 @@ class Cluster:
             return None
         return self.nodes[leaders[0] - 1]
 
+    def wait_leader(self, timeout=60, settle=1.0):
+        """The leader's node entry once it has held for `settle` seconds
+        (every node naming it, all peers connected, in two polls that far
+        apart), or None after `timeout` or as soon as a node process exits.
+        A connection between two nodes can still drop right after they
+        first meet (both connected to each other at once); the nodes
+        reconnect, and a measurement should not start in between."""
+        deadline = time.monotonic() + timeout
+        seen, since = None, 0.0
+        while time.monotonic() < deadline:
+            if any(n["proc"].poll() is not None for n in self.nodes):
+                return None
+            now = self.leader()
+            if now is None or now is not seen:
+                seen, since = now, time.monotonic()
+            elif time.monotonic() - since >= settle:
+                return now
+            time.sleep(0.05)
+        return None
+
+    def dead_nodes(self):
+        """(id, exit status) of the node processes that have exited."""
+        return [(n["id"], n["proc"].poll()) for n in self.nodes if n["proc"] and n["proc"].poll() is not None]
+
     def stop(self):
         for n in self.nodes:
             if n["proc"] and n["proc"].poll() is None:
