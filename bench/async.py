@@ -66,7 +66,7 @@ sys.path.insert(0, os.path.join(ROOT, "bench/lib"))
 import fsync_trace  # noqa: E402
 import host_probe  # noqa: E402
 from run_context import run_context  # noqa: E402
-from stats import percentile  # noqa: E402
+from stats import percentile, summary  # noqa: E402
 from slimdata_cluster import Cluster, actor_threads_share, free_port, proc_status, raft, request, wait_for  # noqa: E402,F401
 FUNCTION = "bench"
 # SlimFaas's numbers, from issue 5, and the targets.
@@ -84,11 +84,6 @@ def metric(port, name):
     m = re.search(r"^" + re.escape(name) + r'\{[^}]*function="' + FUNCTION + r'"[^}]*\}\s+(\S+)$',
                   body.decode(), re.M)
     return float(m.group(1)) if m else 0.0
-
-
-def summary(values):
-    return {"n": len(values), "p50": percentile(values, 0.50), "p95": percentile(values, 0.95),
-            "p99": percentile(values, 0.99), "max": max(values) if values else None}
 
 
 class Receiver:

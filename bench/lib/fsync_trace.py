@@ -25,7 +25,7 @@ import signal
 import subprocess
 import time
 
-from stats import percentile
+from stats import summary
 
 EVENTS = "syscalls:sys_enter_fdatasync,syscalls:sys_exit_fdatasync"
 
@@ -106,6 +106,10 @@ def fsyncs_by_pid(events):
     return done
 
 
+def ms(ns):
+    return ns / 1e6
+
+
 def decompose(calls, events, leader_pid):
     """Per call (dicts with `sent` and `done` in ns), the split above in ms.
     A node's fdatasync for the call is its first one starting between send
@@ -128,7 +132,6 @@ def decompose(calls, events, leader_pid):
             untraced += 1
             continue
         followers = [start for pid, (start, _) in first.items() if pid != leader_pid]
-        ms = lambda ns: ns / 1e6  # noqa: E731
         parts["leader_fsync_start_ms"].append(ms(first[leader_pid][0] - sent))
         if followers:
             parts["follower_fsync_start_ms"].append(ms(min(followers) - sent))
@@ -136,7 +139,7 @@ def decompose(calls, events, leader_pid):
         parts["quorum_ms"].append(ms(ends[1] - sent))
         parts["after_quorum_ms"].append(ms(done - ends[1]))
         parts["acceptance_ms"].append(ms(done - sent))
-    summary = {name: {"p50": percentile(v, 0.5), "p95": percentile(v, 0.95), "n": len(v)} for name, v in parts.items()}
-    summary["calls"] = len(calls) - untraced
-    summary["untraced"] = untraced
-    return summary
+    result = {name: summary(v) for name, v in parts.items()}
+    result["calls"] = len(calls) - untraced
+    result["untraced"] = untraced
+    return result

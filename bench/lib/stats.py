@@ -1,5 +1,12 @@
 """Percentiles for the benchmark records: linear interpolation between the
-closest ranks (numpy's default), None for no values."""
+closest ranks (numpy's default), None for no values; and the summary every
+latency list gets."""
+
+
+def summary(values):
+    """Count, p50, p95, p99 and max of a list (None for each when empty)."""
+    return {"n": len(values), "p50": percentile(values, 0.50), "p95": percentile(values, 0.95),
+            "p99": percentile(values, 0.99), "max": max(values) if values else None}
 
 
 def percentile(values, q):
