@@ -168,6 +168,14 @@ caf::behavior snapshot_waiter(caf::event_based_actor* self, caf::actor node, pid
 //
 // Connects to one peer (blocking remote_actor: hence a detached actor),
 // retrying with backoff, hands the handle to the node and quits.
+//
+// Only the node with the lower id dials; the other learns its handle from
+// the hello that comes over that connection (adopt_dialing_peer). When two
+// nodes dialed each other at once, CAF's middleman sometimes closed both
+// connections right after they met: each side dropped the proxy it held and
+// they reconnected (once in about 56 cluster starts, bench/async.py). One
+// dialer per pair means one connection per pair.
+bool dials(NodeId self, NodeId peer) { return self < peer; }
 
 caf::behavior peer_connector(caf::event_based_actor* self, caf::actor node, NodeId peer, RaftPeerAddress address) {
   self->send(self, connect_atom::value, 0);
@@ -688,6 +696,41 @@ bool too_many_requests(Self self) {
   return s.proposals.size() + s.waiting.size() + s.reads.size() >= s.setup.max_pending_requests;
 }
 
+// A connection to a peer is up, whichever side dialed: watch it, say
+// hello (the peer takes nothing from this node before), and send there.
+void connected_to_peer(Self self, NodeId id, caf::actor handle) {
+  auto& s = self->state;
+  self->monitor(handle);
+  self->send(handle, hello_atom::value, s.setup.cluster_id, s.setup.secret, s.setup.id, slimdata_protocol);
+  s.peers[id] = std::move(handle);
+  spdlog::info("slimdata: node {} connected to peer {}", s.setup.id, id);
+  flush_waiting(self);
+}
+
+// A peer with a lower id dialed this node and said a valid hello: its node
+// actor is the handle to send to, and it gets this node's hello back. Every
+// time: a hello means the peer (re)connected and trusts nothing from here
+// until then. That holds even when the handle is the one already held: the
+// peer closed a connection this node had not yet seen close (this node was
+// frozen), and CAF hands the same proxy out again. A new handle (the peer
+// restarted) replaces the old one, whose down message then matches nothing.
+void adopt_dialing_peer(Self self, NodeId id, caf::actor handle) {
+  auto& s = self->state;
+  if (!handle) return;
+  auto it = s.peers.find(id);
+  if (it != s.peers.end()) {
+    if (it->second == handle) {
+      self->send(handle, hello_atom::value, s.setup.cluster_id, s.setup.secret, s.setup.id, slimdata_protocol);
+      return;
+    }
+    const caf::actor_addr old = it->second.address();
+    self->demonitor(old);
+    s.authenticated.erase(old);
+    if (old.node() != handle.node()) s.authenticated_nodes.erase(old.node());
+  }
+  connected_to_peer(self, id, std::move(handle));
+}
+
 // Whether a request comes from this node or from a peer that said hello.
 bool trusted_sender(Self self) {
   auto sender = self->current_sender();
@@ -729,6 +772,7 @@ caf::message_handler common_handlers(Self self) {
         s.authenticated[sender] = from;
         s.authenticated_nodes[sender.node()] = from;
         spdlog::info("slimdata: node {} accepted peer {}", s.setup.id, from);
+        if (!dials(s.setup.id, from)) adopt_dialing_peer(self, from, caf::actor_cast<caf::actor>(self->current_sender()));
       },
       [=](hello_atom, const std::string& cluster, const std::string&, NodeId from) {
         // The hello of versions before protocol 2.
@@ -737,14 +781,7 @@ caf::message_handler common_handlers(Self self) {
                      from, cluster, slimdata_protocol);
         ++self->state.rejected_unauthenticated;
       },
-      [=](peer_atom, NodeId id, caf::actor& handle) {
-        auto& s = self->state;
-        self->monitor(handle);
-        self->send(handle, hello_atom::value, s.setup.cluster_id, s.setup.secret, s.setup.id, slimdata_protocol);
-        s.peers[id] = handle;
-        spdlog::info("slimdata: node {} connected to peer {}", s.setup.id, id);
-        flush_waiting(self);
-      },
+      [=](peer_atom, NodeId id, caf::actor& handle) { connected_to_peer(self, id, std::move(handle)); },
       [=](read_atom, std::string& query) -> caf::result<SlimDataReply> {
         auto& s = self->state;
         if (!trusted_sender(self)) return reply_of(SlimDataReply::Status::failed, "unauthenticated");
@@ -870,20 +907,26 @@ caf::behavior raft_node(Self self, RaftNodeSetup setup, std::shared_ptr<store::R
   blobs.store = std::make_shared<store::BlobStore>(blob_directory(s.setup.directory), s.setup.max_blob_bytes, s.setup.sync);
   blobs.node = caf::actor_cast<caf::actor>(self);
   s.blobs = self->spawn<caf::detached + caf::linked>(blob_store_actor, std::move(blobs));
-  for (const auto& [id, address] : s.setup.peers) self->spawn<caf::detached + caf::linked>(peer_connector, caf::actor_cast<caf::actor>(self), id, address);
+  for (const auto& [id, address] : s.setup.peers)
+    if (dials(s.setup.id, id))
+      self->spawn<caf::detached + caf::linked>(peer_connector, caf::actor_cast<caf::actor>(self), id, address);
   self->set_down_handler([=](caf::down_msg& down) {
     auto& s = self->state;
     std::erase_if(s.subscribers, [&](const caf::actor& a) { return a.address() == down.source; });
     for (auto it = s.peers.begin(); it != s.peers.end(); ++it) {
       if (it->second.address() != down.source) continue;
       const NodeId id = it->first;
-      spdlog::warn("slimdata: node {} lost peer {}; reconnecting", s.setup.id, id);
       s.peers.erase(it);
       for (auto a = s.authenticated.begin(); a != s.authenticated.end();)
         a = a->second == id ? s.authenticated.erase(a) : std::next(a);
       std::erase_if(s.authenticated_nodes, [id](const auto& entry) { return entry.second == id; });
-      self->spawn<caf::detached + caf::linked>(peer_connector, caf::actor_cast<caf::actor>(self), id,
-                                               s.setup.peers.at(id));
+      if (dials(s.setup.id, id)) {
+        spdlog::warn("slimdata: node {} lost peer {}; reconnecting", s.setup.id, id);
+        self->spawn<caf::detached + caf::linked>(peer_connector, caf::actor_cast<caf::actor>(self), id,
+                                                 s.setup.peers.at(id));
+      } else {
+        spdlog::warn("slimdata: node {} lost peer {}; waiting for it to connect again", s.setup.id, id);
+      }
       break;
     }
   });

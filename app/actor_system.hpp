@@ -3,6 +3,7 @@
 // supervisor of a cluster with several nodes.
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
+#include <chrono>
 
 #include "actors/local_supervisor_actor.hpp"
 #include "actors/raft_wire.hpp"
@@ -11,7 +12,16 @@ namespace slimfaas::app {
 
 class ActorSystemConfig : public caf::actor_system_config {
  public:
-  explicit ActorSystemConfig(unsigned threads) {
+  // `peer_timeout`: a connection to another process that carried nothing
+  // for this long is closed (its proxies die, and the side that dialed
+  // dials again). Without it a peer that vanished without a reset (a
+  // host gone, a pod moved to another address, a frozen process) kept its
+  // connection open until TCP gave up, many minutes later, and its peers
+  // sent into it meanwhile. Heartbeats every fifth of it keep a quiet but
+  // live connection open.
+  ActorSystemConfig(unsigned threads, std::chrono::milliseconds peer_timeout) {
+    set("middleman.heartbeat-interval", caf::timespan{peer_timeout / 5});
+    set("middleman.connection-timeout", caf::timespan{peer_timeout});
     // Actors decide, they do not move bytes: a few scheduler threads suffice,
     // and fewer threads wake faster.
     set("scheduler.max-threads", threads);

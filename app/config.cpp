@@ -136,6 +136,12 @@ const std::vector<Setting>& settings() {
        [](NodeConfig& c, const std::string& v) { c.slimdata_secret = v; }},
       {"slimdata-tick-ms", {"SlimData__TickMilliseconds"}, "50", "Raft tick (heartbeat period)",
        [](NodeConfig& c, const std::string& v) { c.slimdata_tick_ms = static_cast<int>(parse_int("slimdata-tick-ms", v, 1, 10000)); }},
+      {"slimdata-peer-timeout-ms", {"SlimData__PeerTimeoutMilliseconds"}, "10000",
+       "a connection between nodes that carried nothing this long is closed and dialed again (heartbeats every fifth "
+       "of it)",
+       [](NodeConfig& c, const std::string& v) {
+         c.slimdata_peer_timeout_ms = static_cast<int>(parse_int("slimdata-peer-timeout-ms", v, 500, 3'600'000));
+       }},
       {"slimdata-election-ticks", {"SlimData__ElectionTicks"}, "10", "election timeout in ticks (randomized up to twice)",
        [](NodeConfig& c, const std::string& v) { c.slimdata_election_ticks = static_cast<int>(parse_int("slimdata-election-ticks", v, 2, 1000)); }},
       {"slimdata-request-timeout-ms", {"SlimData__RequestTimeoutMilliseconds"}, "5000",

@@ -42,6 +42,7 @@ struct NodeConfig {
   std::string slimdata_cluster_id = "slimfaas";
   std::string slimdata_secret;
   int slimdata_tick_ms = 50;
+  int slimdata_peer_timeout_ms = 10000;
   int slimdata_election_ticks = 10;
   int slimdata_request_timeout_ms = 5000;
   bool slimdata_sync = true;

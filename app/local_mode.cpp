@@ -210,7 +210,7 @@ int up_cluster(const LocalManifest& manifest, const fs::path& state, std::vector
 
   const int nodes = manifest.cluster.nodes;
   const std::string token = random_token();
-  ActorSystemConfig actor_config(2);
+  ActorSystemConfig actor_config(2, std::chrono::milliseconds(NodeConfig{}.slimdata_peer_timeout_ms));
   caf::actor_system system(actor_config);
 
   std::vector<actors::ScaledFunction> scaled;

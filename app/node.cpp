@@ -107,7 +107,7 @@ int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> back
   // cgroup quota), not the machine's count.
   const unsigned cpus = net::usable_cpus();
   const unsigned actor_threads = config.actor_threads ? config.actor_threads : std::min(cpus, 4u);
-  ActorSystemConfig actor_config(actor_threads);
+  ActorSystemConfig actor_config(actor_threads, std::chrono::milliseconds(config.slimdata_peer_timeout_ms));
   caf::actor_system system(actor_config);
 
   net::metrics::Registry registry;

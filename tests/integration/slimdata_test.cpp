@@ -391,6 +391,54 @@ TEST_CASE("without a quorum a write answers 503 with JSON within the request tim
   CHECK((*j)["role"] != "leader");
 }
 
+// A node that stops answering without closing its connections (a frozen
+// process, a host gone without a reset): its peers close them after the
+// peer timeout, the cluster goes on without it, and it rejoins on waking.
+TEST_CASE("a frozen node's connections close after the peer timeout and it rejoins when it resumes",
+          "[integration][slimdata]") {
+  ClusterOptions options;
+  options.extra_args = {"--slimdata-peer-timeout-ms", "2000"};
+  Cluster cluster(options);
+  cluster.start_all();
+  auto leader = cluster.wait_leader();
+  REQUIRE(leader.has_value());
+  REQUIRE(wait_until([&] { return cluster.all_connected_and_caught_up(); }, 60s, 50ms));
+  const int frozen = *leader == 1 ? 2 : 1;
+  const int other = 6 - *leader - frozen;
+  INFO("leader " << *leader << ", frozen " << frozen);
+
+  auto sees_connected = [&](int node, int peer) -> std::optional<bool> {
+    auto j = debug_raft(cluster.node(node).http_port);
+    if (!j) return std::nullopt;
+    for (const auto& p : (*j)["peers"])
+      if (p["id"].get<int>() == peer) return p["connected"].get<bool>();
+    return std::nullopt;
+  };
+  REQUIRE(cluster.node(frozen).proc->signal(SIGSTOP));
+  const bool dropped = wait_until(
+      [&] { return sees_connected(*leader, frozen) == false && sees_connected(other, frozen) == false; }, 60s, 50ms);
+  auto during = data_set(cluster.node(*leader).http_port, "while-frozen", "yes");
+  REQUIRE(cluster.node(frozen).proc->signal(SIGCONT));
+  INFO(cluster.logs());
+  CHECK(dropped);
+  CHECK(during.status == 200);
+
+  // Awake again: every node connected to every other, the woken one caught
+  // up, and it serves what was written while it slept.
+  const bool rejoined = wait_until([&] { return cluster.all_connected_and_caught_up(); }, 60s, 50ms);
+  std::string views;
+  for (auto& n : cluster.nodes()) {
+    auto j = debug_raft(n.http_port);
+    views += "node " + std::to_string(n.id) + ": " + (j ? j->dump() : std::string("no answer")) + "\n";
+  }
+  INFO(views);
+  CHECK(rejoined);
+  auto r = data_get(cluster.node(frozen).http_port, "while-frozen");
+  INFO(r.describe());
+  CHECK(r.status == 200);
+  CHECK(r.body == "yes");
+}
+
 // ------------------------------------------------------------------ d
 
 TEST_CASE("a stray node with the wrong credentials cannot join the cluster", "[integration][slimdata]") {
@@ -409,17 +457,18 @@ TEST_CASE("a stray node with the wrong credentials cannot join the cluster", "[i
   SECTION("wrong cluster id") { cluster_id = "another-cluster"; }
   SECTION("no secret") { secret = ""; }
 
-  // The stray claims to be node 3 of a cluster made of the real nodes 1 and
-  // 2 and itself (on its own port), so it talks to both real nodes.
+  // The stray claims to be node 1 of a cluster made of itself (on its own
+  // port) and the real nodes 2 and 3: the lowest id dials the others, so it
+  // talks to both real nodes.
   const int stray_http = free_port_block(2);
   const int stray_raft = stray_http + 1;
-  const std::string stray_peers = "127.0.0.1:" + std::to_string(cluster.node(1).raft_port) + ",127.0.0.1:" +
+  const std::string stray_peers = "127.0.0.1:" + std::to_string(stray_raft) + ",127.0.0.1:" +
                                   std::to_string(cluster.node(2).raft_port) + ",127.0.0.1:" +
-                                  std::to_string(stray_raft);
+                                  std::to_string(cluster.node(3).raft_port);
   std::vector<std::string> argv{slimfaas_binary(), "serve",
                                 "--ports", std::to_string(stray_http),
                                 "--slimdata-peers", stray_peers,
-                                "--slimdata-node-id", "3",
+                                "--slimdata-node-id", "1",
                                 "--slimdata-directory", fresh_dir("stray"),
                                 "--slimdata-cluster-id", cluster_id,
                                 "--slimdata-bind-address", "127.0.0.1",
@@ -439,7 +488,7 @@ TEST_CASE("a stray node with the wrong credentials cannot join the cluster", "[i
     return j ? counter(*j, "rejected_unauthenticated") : -1;
   };
   INFO(cluster.logs() << stray.log_tail(6000));
-  CHECK(wait_until([&] { return rejected(1) >= 3 && rejected(2) >= 3; }, 60s, 50ms));
+  CHECK(wait_until([&] { return rejected(2) >= 3 && rejected(3) >= 3; }, 60s, 50ms));
 
   // A write through the stray is not acknowledged, and nothing it does
   // reaches the real cluster.
@@ -463,7 +512,7 @@ TEST_CASE("a stray node with the wrong credentials cannot join the cluster", "[i
   auto aj = debug_raft(cluster.node(*leader).http_port);
   REQUIRE(aj.has_value());
   CHECK((*aj)["term"].get<long long>() == term);
-  auto ok = data_set(cluster.node(3).http_port, "still-works", "yes");
+  auto ok = data_set(cluster.node(1).http_port, "still-works", "yes");
   CHECK(ok.status == 200);
 }
 

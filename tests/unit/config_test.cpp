@@ -380,8 +380,8 @@ TEST_CASE("settings_help lists only settings that load_config accepts", "[config
       }
     }
   }
-  CHECK(flags_seen == 45);
-  CHECK(env_seen == 60);
+  CHECK(flags_seen == 46);
+  CHECK(env_seen == 61);
 }
 
 TEST_CASE("load_config: SlimData peers and settings", "[config]") {

@@ -1,12 +1,20 @@
 // The SlimData hello over CAF's real middleman: a node refuses peers that
 // speak another SlimData protocol (or none, the versions before 2), as it
 // refuses a wrong secret, and takes no Raft message from them; a peer with
-// the right credentials and protocol is accepted.
+// the right credentials and protocol is accepted. Who dials whom: the lower
+// id dials, the higher one answers over that connection and never dials.
 #include <catch2/catch.hpp>
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 #include <chrono>
+#include <thread>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include "actors/messages.hpp"
@@ -49,6 +57,45 @@ actors::RaftMessages stale_heartbeat() {
   m.term = 0;
   return {m};
 }
+
+// The node's Raft role, or "" if it does not answer.
+std::string role_of(caf::scoped_actor& self, const caf::actor& node) {
+  std::string role;
+  self->request(node, std::chrono::seconds(10), actors::status_atom::value)
+      .receive([&](const std::string& status) { role = nlohmann::json::parse(status)["role"].get<std::string>(); },
+               [&](caf::error&) {});
+  return role;
+}
+
+// A TCP listener on 127.0.0.1 that never accepts: connections made to it
+// wait in its backlog, where a non-blocking accept finds them.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+        ::listen(fd_, 16) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0)
+      throw std::runtime_error("cannot listen on 127.0.0.1");
+    port_ = ntohs(address.sin_port);
+  }
+  ~SilentListener() { ::close(fd_); }
+  std::uint16_t port() const { return port_; }
+  // Whether anyone connected since the listener opened.
+  bool dialed() const {
+    const int fd = ::accept(fd_, nullptr, nullptr);
+    if (fd < 0) return false;
+    ::close(fd);
+    return true;
+  }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+};
 
 }  // namespace
 
@@ -94,5 +141,87 @@ TEST_CASE("a SlimData node refuses peers of another protocol and accepts its own
     current->send(handle, actors::raft_atom::value, stale_heartbeat());
     CHECK(rejected_after(current, handle) == 4);
   }
+  caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("a SlimData node dials only the peers with higher ids", "[raft][hello]") {
+  test::TempDir dir;
+  Config node_config;
+  caf::actor_system node_system{node_config};
+  // After the actor system: closed first, so a dial waiting in a backlog
+  // is refused and the connector can stop with the system.
+  SilentListener lower, higher;
+  actors::RaftNodeSetup setup;
+  setup.id = 2;
+  setup.peers[1] = actors::RaftPeerAddress{"127.0.0.1", lower.port()};
+  setup.peers[3] = actors::RaftPeerAddress{"127.0.0.1", higher.port()};
+  setup.directory = dir / "log";
+  setup.cluster_id = "dial-test";
+  setup.secret = "s3cret";
+  auto node = actors::spawn_raft_node(node_system, setup);
+
+  // The dials start with the node, node 1's first. By the time node 3 was
+  // dialed twice (the second after a backoff) and the node gave up waiting
+  // for a leader (an election timeout), a dial to node 1 would have come.
+  caf::scoped_actor self{node_system};
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  int higher_dials = 0;
+  std::string role = "follower";
+  while (std::chrono::steady_clock::now() < deadline && !(higher_dials >= 2 && role != "follower")) {
+    if (higher.dialed()) ++higher_dials;  // closed at once: the connector tries again later
+    role = role_of(self, node);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(higher_dials >= 2);
+  CHECK(role != "follower");
+  CHECK_FALSE(lower.dialed());
+  caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("a SlimData node answers a lower peer that dialed it over that connection", "[raft][hello]") {
+  test::TempDir dir;
+  Config node_config;
+  caf::actor_system node_system{node_config};
+  SilentListener lower;  // node 1's address: never dialed, node 1 dials
+  actors::RaftNodeSetup setup;
+  setup.id = 2;
+  setup.peers[1] = actors::RaftPeerAddress{"127.0.0.1", lower.port()};
+  setup.directory = dir / "log";
+  setup.cluster_id = "dial-test";
+  setup.secret = "s3cret";
+  auto node = actors::spawn_raft_node(node_system, setup);
+  auto port = node_system.middleman().publish(node, 0, "127.0.0.1", true);
+  REQUIRE(port);
+
+  {
+    Config peer_config;
+    caf::actor_system peer_system{peer_config};
+    auto remote = peer_system.middleman().remote_actor("127.0.0.1", *port);
+    REQUIRE(remote);
+    caf::actor handle = *remote;
+
+    // Node 1 says hello; node 2 says hello back to the same actor, then
+    // sends it its Raft messages (it campaigns: node 1 is its only peer).
+    caf::scoped_actor peer{peer_system};
+    peer->send(handle, actors::hello_atom::value, setup.cluster_id, setup.secret, store::NodeId{1},
+               actors::slimdata_protocol);
+    bool hello = false;
+    peer->receive(
+        [&](actors::hello_atom, const std::string& cluster, const std::string& secret, store::NodeId from,
+            std::uint32_t protocol) {
+          hello = cluster == setup.cluster_id && secret == setup.secret && from == 2 &&
+                  protocol == actors::slimdata_protocol;
+        },
+        caf::after(std::chrono::seconds(30)) >> [] {});
+    CHECK(hello);
+    bool raft = false;
+    peer->receive(
+        [&](actors::raft_atom, const actors::RaftMessages& messages) {
+          raft = !messages.empty() && messages.front().from == 2 && messages.front().to == 1;
+        },
+        caf::after(std::chrono::seconds(30)) >> [] {});
+    CHECK(raft);
+  }
+  CHECK_FALSE(lower.dialed());
   caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
 }
