@@ -391,6 +391,35 @@ TEST_CASE("without a quorum a write answers 503 with JSON within the request tim
   CHECK((*j)["role"] != "leader");
 }
 
+// Of each pair of nodes the lower id dials: a restarted node 1 dials both
+// others again, and a restarted node 3 is dialed again by both others.
+TEST_CASE("a restarted node reconnects to every peer, whichever side dials", "[integration][slimdata]") {
+  Cluster cluster;
+  cluster.start_all();
+  REQUIRE(cluster.wait_leader().has_value());
+  REQUIRE(wait_until([&] { return cluster.all_connected_and_caught_up(); }, 60s, 50ms));
+
+  int restarted = 0;
+  SECTION("the lowest id, which dials") { restarted = 1; }
+  SECTION("the highest id, which is dialed") { restarted = 3; }
+  INFO("restarted node " << restarted);
+  cluster.kill9(restarted);
+  const int other = restarted == 1 ? 2 : 1;
+  REQUIRE(cluster.wait_leader().has_value());
+  auto w = data_set(cluster.node(other).http_port, "while-down", "yes", 30s);
+  INFO(w.describe());
+  REQUIRE(w.status == 200);
+
+  cluster.start(restarted);
+  const bool rejoined = wait_until([&] { return cluster.all_connected_and_caught_up(); }, 60s, 50ms);
+  INFO(cluster.logs());
+  CHECK(rejoined);
+  auto r = data_get(cluster.node(restarted).http_port, "while-down");
+  INFO(r.describe());
+  CHECK(r.status == 200);
+  CHECK(r.body == "yes");
+}
+
 // A node that stops answering without closing its connections (a frozen
 // process, a host gone without a reset): its peers close them after the
 // peer timeout, the cluster goes on without it, and it rejoins on waking.
