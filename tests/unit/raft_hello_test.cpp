@@ -8,6 +8,8 @@
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 #include <chrono>
+#include <map>
+#include <utility>
 #include <thread>
 
 #include <arpa/inet.h>
@@ -58,6 +60,34 @@ actors::RaftMessages stale_heartbeat() {
   return {m};
 }
 
+// A node's setup: its id, its peers, a log under `dir`, and credentials.
+actors::RaftNodeSetup node_setup(const test::TempDir& dir, store::NodeId id,
+                                 std::map<store::NodeId, actors::RaftPeerAddress> peers, const std::string& cluster) {
+  actors::RaftNodeSetup setup;
+  setup.id = id;
+  setup.peers = std::move(peers);
+  setup.directory = dir / "log";
+  setup.cluster_id = cluster;
+  setup.secret = "s3cret";
+  return setup;
+}
+
+// The node spawned and published on an ephemeral port of 127.0.0.1.
+std::pair<caf::actor, std::uint16_t> spawn_published(caf::actor_system& system, const actors::RaftNodeSetup& setup) {
+  auto node = actors::spawn_raft_node(system, setup);
+  auto port = system.middleman().publish(node, 0, "127.0.0.1", true);
+  REQUIRE(port);
+  return {node, *port};
+}
+
+// A handle to `node` as another process sees it: through `peer_system`'s
+// middleman, connected to the node's published port.
+caf::actor reach(caf::actor_system& peer_system, std::uint16_t port) {
+  auto remote = peer_system.middleman().remote_actor("127.0.0.1", port);
+  REQUIRE(remote);
+  return *remote;
+}
+
 // The node's Raft role, or "" if it does not answer.
 std::string role_of(caf::scoped_actor& self, const caf::actor& node) {
   std::string role;
@@ -103,22 +133,13 @@ TEST_CASE("a SlimData node refuses peers of another protocol and accepts its own
   test::TempDir dir;
   Config node_config;
   caf::actor_system node_system{node_config};
-  actors::RaftNodeSetup setup;
-  setup.id = 1;
-  setup.peers[2] = actors::RaftPeerAddress{"127.0.0.1", 1};  // never reachable: node 2 is the test
-  setup.directory = dir / "log";
-  setup.cluster_id = "hello-test";
-  setup.secret = "s3cret";
-  auto node = actors::spawn_raft_node(node_system, setup);
-  auto port = node_system.middleman().publish(node, 0, "127.0.0.1", true);
-  REQUIRE(port);
-
+  // Node 2 (never reachable there) is the test.
+  auto setup = node_setup(dir, 1, {{2, actors::RaftPeerAddress{"127.0.0.1", 1}}}, "hello-test");
+  auto [node, port] = spawn_published(node_system, setup);
   {
     Config peer_config;
     caf::actor_system peer_system{peer_config};
-    auto remote = peer_system.middleman().remote_actor("127.0.0.1", *port);
-    REQUIRE(remote);
-    caf::actor handle = *remote;
+    caf::actor handle = reach(peer_system, port);
 
     // Another protocol: refused, and so is what it sends next.
     caf::scoped_actor older{peer_system};
@@ -151,13 +172,10 @@ TEST_CASE("a SlimData node dials only the peers with higher ids", "[raft][hello]
   // After the actor system: closed first, so a dial waiting in a backlog
   // is refused and the connector can stop with the system.
   SilentListener lower, higher;
-  actors::RaftNodeSetup setup;
-  setup.id = 2;
-  setup.peers[1] = actors::RaftPeerAddress{"127.0.0.1", lower.port()};
-  setup.peers[3] = actors::RaftPeerAddress{"127.0.0.1", higher.port()};
-  setup.directory = dir / "log";
-  setup.cluster_id = "dial-test";
-  setup.secret = "s3cret";
+  auto setup = node_setup(dir, 2,
+                          {{1, actors::RaftPeerAddress{"127.0.0.1", lower.port()}},
+                           {3, actors::RaftPeerAddress{"127.0.0.1", higher.port()}}},
+                          "dial-test");
   auto node = actors::spawn_raft_node(node_system, setup);
 
   // The dials start with the node, node 1's first. By the time node 3 was
@@ -183,22 +201,12 @@ TEST_CASE("a SlimData node answers a lower peer that dialed it over that connect
   Config node_config;
   caf::actor_system node_system{node_config};
   SilentListener lower;  // node 1's address: never dialed, node 1 dials
-  actors::RaftNodeSetup setup;
-  setup.id = 2;
-  setup.peers[1] = actors::RaftPeerAddress{"127.0.0.1", lower.port()};
-  setup.directory = dir / "log";
-  setup.cluster_id = "dial-test";
-  setup.secret = "s3cret";
-  auto node = actors::spawn_raft_node(node_system, setup);
-  auto port = node_system.middleman().publish(node, 0, "127.0.0.1", true);
-  REQUIRE(port);
-
+  auto setup = node_setup(dir, 2, {{1, actors::RaftPeerAddress{"127.0.0.1", lower.port()}}}, "dial-test");
+  auto [node, port] = spawn_published(node_system, setup);
   {
     Config peer_config;
     caf::actor_system peer_system{peer_config};
-    auto remote = peer_system.middleman().remote_actor("127.0.0.1", *port);
-    REQUIRE(remote);
-    caf::actor handle = *remote;
+    caf::actor handle = reach(peer_system, port);
 
     // Node 1 says hello; node 2 says hello back to the same actor, then
     // sends it its Raft messages (it campaigns: node 1 is its only peer).
