@@ -18,10 +18,12 @@ class ActorSystemConfig : public caf::actor_system_config {
   // host gone, a pod moved to another address, a frozen process) kept its
   // connection open until TCP gave up, many minutes later, and its peers
   // sent into it meanwhile. Heartbeats every fifth of it keep a quiet but
-  // live connection open.
+  // live connection open. Zero: neither (CAF's default).
   ActorSystemConfig(unsigned threads, std::chrono::milliseconds peer_timeout) {
-    set("middleman.heartbeat-interval", caf::timespan{peer_timeout / 5});
-    set("middleman.connection-timeout", caf::timespan{peer_timeout});
+    if (peer_timeout.count() > 0) {
+      set("middleman.heartbeat-interval", caf::timespan{peer_timeout / 5});
+      set("middleman.connection-timeout", caf::timespan{peer_timeout});
+    }
     // Actors decide, they do not move bytes: a few scheduler threads suffice,
     // and fewer threads wake faster.
     set("scheduler.max-threads", threads);

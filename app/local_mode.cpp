@@ -210,7 +210,8 @@ int up_cluster(const LocalManifest& manifest, const fs::path& state, std::vector
 
   const int nodes = manifest.cluster.nodes;
   const std::string token = random_token();
-  ActorSystemConfig actor_config(2, std::chrono::milliseconds(NodeConfig{}.slimdata_peer_timeout_ms));
+  // No peer timeout between the supervisor and its nodes (see run_node).
+  ActorSystemConfig actor_config(2, std::chrono::milliseconds(0));
   caf::actor_system system(actor_config);
 
   std::vector<actors::ScaledFunction> scaled;

@@ -107,7 +107,12 @@ int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> back
   // cgroup quota), not the machine's count.
   const unsigned cpus = net::usable_cpus();
   const unsigned actor_threads = config.actor_threads ? config.actor_threads : std::min(cpus, 4u);
-  ActorSystemConfig actor_config(actor_threads, std::chrono::milliseconds(config.slimdata_peer_timeout_ms));
+  // A local cluster's processes share one machine: one that dies closes its
+  // connections at once, and the supervisor's link, once closed, is not
+  // made again; so no peer timeout there (a node paused in a debugger
+  // would otherwise lose its supervisor for good).
+  const std::chrono::milliseconds peer_timeout(config.local_supervisor.empty() ? config.slimdata_peer_timeout_ms : 0);
+  ActorSystemConfig actor_config(actor_threads, peer_timeout);
   caf::actor_system system(actor_config);
 
   net::metrics::Registry registry;

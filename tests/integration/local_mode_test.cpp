@@ -395,6 +395,27 @@ TEST_CASE("local up with three nodes forms one SlimData cluster and wakes functi
   CHECK(wait_until([&] { return processes_with("--slimdata-cluster-id it --local-supervisor").empty(); }, 15s, 50ms));
 }
 
+// A local cluster's nodes run without a peer timeout (app/node.cpp): a node
+// paused longer than the default one (10 s; a debugger, a SIGSTOP) keeps
+// its link to the supervisor, whose scaler still wakes functions for it.
+TEST_CASE("a node of a local cluster paused longer than the peer timeout still wakes functions") {
+  LocalCluster cluster("paused-node", {{"echo", echo_command(), {{"SlimFaas/ReplicasMin", "0"}}}}, 3);
+  const int port = cluster.ports.node + 1;
+  REQUIRE(wait_until([&] { return http_get(local_url(port) + "/health", 5s).status == 200; }, 30s, 100ms));
+  const auto node = (cluster.dir / "state" / "node-1" / "slimdata").string() + " ";
+  const auto pids = processes_with(node);
+  REQUIRE(pids.size() == 1);
+  REQUIRE(::kill(pids[0], SIGSTOP) == 0);
+  // The stimulus, not a wait for a condition: a pause past the timeout.
+  std::this_thread::sleep_for(12s);
+  REQUIRE(::kill(pids[0], SIGCONT) == 0);
+  CHECK(cluster.function_pids().empty());
+  auto r = http("POST", local_url(port) + "/function/echo/echo/after-pause", {}, "x", 30s);
+  INFO(r.describe());
+  INFO(cluster.proc->log_tail());
+  CHECK(r.status == 200);
+}
+
 TEST_CASE("debugUrl routes a function to an already running process") {
   auto target = start_echo();
   auto dir = fresh_dir("debug-url");
