@@ -16,6 +16,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -329,6 +331,29 @@ bool port_bindable(int port) {
   ::close(fd);
   return ok;
 }
+
+// A port is this test process's once it holds an flock on the port's file
+// in a directory every test process shares; the lock lasts until the process
+// exits (however it exits). A free port is not enough: a test that stops a
+// server to restart it leaves its ports free for a moment, and a test
+// running beside it took one (CI: a SlimData node killed with -9 could not
+// listen again). -1: taken by another process (or by this one already).
+int claim_port(int port) {
+  static const std::filesystem::path dir = [] {
+    auto d = std::filesystem::temp_directory_path() / "slimfaas-it-ports";
+    std::error_code ec;
+    std::filesystem::create_directories(d, ec);
+    return d;
+  }();
+  const auto path = dir / (std::to_string(port) + ".lock");
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) return -2;  // no shared directory: the bind check alone decides
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
 }  // namespace
 
 int free_port_block(int count) {
@@ -340,9 +365,15 @@ int free_port_block(int count) {
   std::uniform_int_distribution<int> start(20000, 32000 - count);
   for (int attempt = 0; attempt < 500; ++attempt) {
     const int base = start(random);
+    std::vector<int> claims;
     bool all = true;
-    for (int p = base; p < base + count && all; ++p) all = port_bindable(p);
-    if (all) return base;
+    for (int p = base; p < base + count && all; ++p) {
+      const int claim = claim_port(p);
+      if (claim >= 0) claims.push_back(claim);
+      all = claim != -1 && port_bindable(p);
+    }
+    if (all) return base;  // the claims stay held until the process exits
+    for (int fd : claims) ::close(fd);
   }
   throw std::runtime_error("free_port_block: no " + std::to_string(count) + " consecutive free ports");
 }

@@ -9,6 +9,8 @@
 
 #include <curl/curl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "tests/integration/harness.hpp"
 
@@ -87,6 +89,47 @@ TEST_CASE("free_port gives distinct bindable ports", "[integration][harness]") {
     ports.insert(port);
   }
   CHECK(ports.size() >= 4);  // the kernel may hand the same one back, rarely
+}
+
+// Test processes run side by side (ctest -j): a port block one of them
+// took stays its own even while nothing listens on it (a server stopped to
+// be restarted), so no other process is handed any of its ports.
+TEST_CASE("free_port_block never hands out ports another test process holds", "[integration][harness]") {
+  int to_parent[2], to_child[2];
+  REQUIRE(::pipe(to_parent) == 0);
+  REQUIRE(::pipe(to_child) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::close(to_parent[0]);
+    ::close(to_child[1]);  // or its read below would never see the end
+    int base = -1;
+    try {
+      base = free_port_block(4000);  // a third of the range, bound by nothing
+    } catch (...) {
+    }
+    (void)!::write(to_parent[1], &base, sizeof base);
+    char done;
+    (void)!::read(to_child[0], &done, 1);  // holds its block until the parent has drawn
+    ::_exit(0);
+  }
+  ::close(to_parent[1]);
+  ::close(to_child[0]);
+  int held = -1;
+  REQUIRE(::read(to_parent[0], &held, sizeof held) == static_cast<ssize_t>(sizeof held));
+  REQUIRE(held > 0);
+  // Without the claims, 20 random blocks miss a third of the range with
+  // odds below 1 in 3,000.
+  int overlaps = 0;
+  for (int i = 0; i < 20; ++i) {
+    const int base = free_port_block(10);
+    if (base + 10 > held && base < held + 4000) ++overlaps;
+  }
+  ::close(to_child[1]);
+  ::close(to_parent[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  CHECK(overlaps == 0);
 }
 
 TEST_CASE("wait_until polls until the condition holds or times out", "[integration][harness]") {
