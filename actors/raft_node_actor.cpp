@@ -18,6 +18,7 @@
 #include "actors/raft_wire.hpp"
 #include "store/raft_core.hpp"
 #include "store/durable_file.hpp"
+#include "store/fork_child.hpp"
 #include "store/raft_log.hpp"
 #include "store/snapshot_policy.hpp"
 #include "store/state_machine.hpp"
@@ -378,6 +379,7 @@ void maybe_compact(Self self) {
     // another thread may have held (no logging, no CAF); jemalloc and the
     // sanitizers' allocators are fork-safe. It dies with its parent.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    store::close_inherited_descriptors();  // the node's sockets are the node's (store/fork_child.hpp)
     [[maybe_unused]] const int niceness = ::nice(10);  // behind the nodes' own threads for the CPU
     int code = 0;
     try {
