@@ -698,12 +698,18 @@ bool too_many_requests(Self self) {
   return s.proposals.size() + s.waiting.size() + s.reads.size() >= s.setup.max_pending_requests;
 }
 
+// The peer takes nothing from this node before it.
+void say_hello(Self self, const caf::actor& peer) {
+  const auto& setup = self->state.setup;
+  self->send(peer, hello_atom::value, setup.cluster_id, setup.secret, setup.id, slimdata_protocol);
+}
+
 // A connection to a peer is up, whichever side dialed: watch it, say
-// hello (the peer takes nothing from this node before), and send there.
+// hello, and send there.
 void connected_to_peer(Self self, NodeId id, caf::actor handle) {
   auto& s = self->state;
   self->monitor(handle);
-  self->send(handle, hello_atom::value, s.setup.cluster_id, s.setup.secret, s.setup.id, slimdata_protocol);
+  say_hello(self, handle);
   s.peers[id] = std::move(handle);
   spdlog::info("slimdata: node {} connected to peer {}", s.setup.id, id);
   flush_waiting(self);
@@ -721,10 +727,7 @@ void adopt_dialing_peer(Self self, NodeId id, caf::actor handle) {
   if (!handle) return;
   auto it = s.peers.find(id);
   if (it != s.peers.end()) {
-    if (it->second == handle) {
-      self->send(handle, hello_atom::value, s.setup.cluster_id, s.setup.secret, s.setup.id, slimdata_protocol);
-      return;
-    }
+    if (it->second == handle) return say_hello(self, handle);
     const caf::actor_addr old = it->second.address();
     self->demonitor(old);
     s.authenticated.erase(old);

@@ -120,9 +120,9 @@ class Cluster:
         """The leader's node entry once it has held for `settle` seconds
         (every node naming it, all peers connected, in two polls that far
         apart), or None after `timeout` or as soon as a node process exits.
-        A connection between two nodes can still drop right after they
-        first meet (both connected to each other at once); the nodes
-        reconnect, and a measurement should not start in between."""
+        Until 955a407 two nodes could dial each other at once and lose both
+        connections right after meeting (the lower id alone dials now); a
+        measurement still starts only on a leader that holds."""
         deadline = time.monotonic() + timeout
         seen, since = None, 0.0
         while time.monotonic() < deadline:
