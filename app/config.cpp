@@ -165,7 +165,7 @@ const std::vector<Setting>& settings() {
          c.pod_scaled_up_by_default = parse_bool("pod-scaled-up-by-default-when-infrastructure-has-never-called", v);
        }},
       {"queues-delay-ms", {"Workers__QueuesDelayMilliseconds", "SLIM_WORKER_DELAY_MILLISECONDS"}, "10",
-       "fallback poll of async queues (delivery is event-driven)",
+       "accepted for compatibility, no effect: async delivery is event-driven",
        [](NodeConfig& c, const std::string& v) { c.queues_delay_ms = static_cast<int>(parse_int("queues-delay-ms", v, 1, 600000)); }},
       {"replicas-synchronization-delay-ms",
        {"Workers__ReplicasSynchronizationDelayMilliseconds", "REPLICAS_SYNCHRONISATION_WORKER_DELAY_MILLISECONDS"},
