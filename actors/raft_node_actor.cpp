@@ -254,6 +254,7 @@ struct RaftNodeState {
   NodeId persisted_vote = 0;
 
   std::uint64_t proposed = 0, forwarded = 0, applied_entries = 0, persists = 0, persisted_entries = 0;
+  std::uint64_t refused_unlogged = 0;  // proposals the applied state refused, answered without an entry
   std::uint64_t peer_batches = 0, empty_appends = 0;  // CAF messages to peers; AppendEntries without entries
   std::uint64_t rejected_unauthenticated = 0;
   std::vector<caf::actor> subscribers;  // local actors told of leadership and applied entries
@@ -686,6 +687,7 @@ json status_json(Self self) {
            {{"proposed", s.proposed},
             {"forwarded", s.forwarded},
             {"applied", s.applied_entries},
+            {"refused_unlogged", s.refused_unlogged},
             {"persists", s.persists},
             {"persisted_entries", s.persisted_entries},
             {"peer_batches", s.peer_batches},
@@ -850,6 +852,23 @@ caf::message_handler common_handlers(Self self) {
   };
 }
 
+// A command the state as this node applied it already refuses (a push
+// into a full queue) is answered here, without a log entry: see
+// StateMachine::refusal. Only once this node has applied everything it
+// knows to be committed, so a node still catching up does not refuse on an
+// old state. Entries not yet committed may free room meanwhile; the call is
+// then refused a moment early, as a racing push would have been.
+std::optional<SlimDataReply> refused_by_applied_state(Self self, const std::string& command) {
+  auto& s = self->state;
+  if (s.machine.last_applied() < s.core->log().commit()) return std::nullopt;
+  auto refused = s.machine.refusal(command);
+  if (!refused) return std::nullopt;
+  ++s.refused_unlogged;
+  SlimDataReply r;
+  r.value = std::move(*refused);
+  return r;
+}
+
 caf::result<SlimDataReply> admit_proposal(Self self, std::string& command, bool here) {
   auto& s = self->state;
   if (!trusted_sender(self)) return reply_of(SlimDataReply::Status::failed, "unauthenticated");
@@ -857,6 +876,7 @@ caf::result<SlimDataReply> admit_proposal(Self self, std::string& command, bool 
     return reply_of(SlimDataReply::Status::too_large, "the command has " + std::to_string(command.size()) +
                                                           " bytes; SlimData takes at most " +
                                                           std::to_string(s.setup.max_entry_bytes));
+  if (auto refused = refused_by_applied_state(self, command)) return *refused;
   if (too_many_requests(self)) return reply_of(SlimDataReply::Status::overloaded, "too many SlimData requests waiting");
   const bool from_peer = self->current_sender() && self->current_sender()->node() != self->node();
   if (!here && from_peer) {

@@ -204,7 +204,8 @@ def run_case(binary, peer, payload, mode, concurrency, args, work, logs, used, r
     finally:
         cluster.stop()
         receiver.stop()
-        shutil.rmtree(os.path.join(work, case), ignore_errors=True)
+        if not args.keep_data:
+            shutil.rmtree(os.path.join(work, case), ignore_errors=True)
 
     first = {}
     seen = {}
@@ -284,6 +285,8 @@ def main():
                     help="paced cases: split each call's time around its nodes' fdatasync calls (needs perf)")
     ap.add_argument("--node-args", default="", help="more `slimfaas serve` options for every node (experiments)")
     ap.add_argument("--out", default="")
+    ap.add_argument("--keep-data", action="store_true",
+                    help="keep the nodes' data directories (RocksDB LOG with flush and compaction stats, snapshots)")
     ap.add_argument("--report", default="", metavar="DIR", help="only write DIR/async.md again from DIR/async.json")
     args = ap.parse_args()
     if args.report:
@@ -326,7 +329,10 @@ def main():
                       f"arrival p50/p95/p99 {fmt(v['p50'])}/{fmt(v['p95'])}/{fmt(v['p99'])} ms, "
                       f"missing {row['missing']}, duplicated {row['duplicated']}", flush=True)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep_data:
+            print(f"nodes' data kept in {work}", flush=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
     ctx = run_context(binary)
     commit, dirty, cpu, build = ctx["commit"], ctx["dirty"], ctx["cpu"], ctx["build"]

@@ -98,6 +98,35 @@ void StateMachine::erase_kv(std::map<std::string, KvValue, std::less<>>::iterato
 
 // Every case reads all its fields (and checks nothing trails) before it
 // changes anything: a malformed command leaves the state as it was.
+// The result of a bounded push that `queue` cannot take, or nullopt.
+std::optional<std::string> StateMachine::full_queue_refusal(const Queue& queue, const QueueLimits& limits,
+                                                            std::size_t push_bytes) {
+  const bool full = (limits.max_items != 0 && queue.items.size() >= limits.max_items) ||
+                    (limits.max_bytes != 0 && queue.bytes + push_bytes > limits.max_bytes);
+  if (!full) return std::nullopt;
+  return std::move(ok(1 + 2 * kMaxVarintBytes).u8(0).varint(queue.items.size()).varint(queue.bytes)).take();
+}
+
+std::optional<std::string> StateMachine::refusal(std::string_view command) const {
+  try {
+    Reader r(command);
+    if (static_cast<Opcode>(r.u8()) != Opcode::QueuePushBounded) return std::nullopt;
+    std::string_view name = r.bytes();
+    std::string_view payload = r.bytes();
+    std::string_view attachment = r.bytes();
+    QueueLimits limits;
+    limits.max_items = r.varint();
+    limits.max_bytes = r.varint();
+    r.expect_end();
+    if (!attachment.empty()) return std::nullopt;
+    auto q = queues_.find(name);
+    if (q == queues_.end()) return std::nullopt;
+    return full_queue_refusal(q->second, limits, payload.size());
+  } catch (const codec::MalformedError&) {
+    return std::nullopt;  // apply() answers it (with an error result)
+  }
+}
+
 std::string StateMachine::execute(std::string_view command) {
   Reader r(command);
   const auto op = static_cast<Opcode>(r.u8());
@@ -182,13 +211,10 @@ std::string StateMachine::execute(std::string_view command) {
       r.expect_end();
       auto q = queues_.find(name);
       if (q != queues_.end()) {
-        const Queue& queue = q->second;
-        const bool full = (limits.max_items != 0 && queue.items.size() >= limits.max_items) ||
-                          (limits.max_bytes != 0 && queue.bytes + payload.size() + attachment.size() > limits.max_bytes);
-        if (full) {
+        if (auto refused = full_queue_refusal(q->second, limits, payload.size() + attachment.size())) {
           // Nothing names the blob now: every node drops its copy.
           if (!attachment.empty() && attachments_.count(attachment) == 0) released_.emplace_back(attachment);
-          return std::move(ok(1 + 2 * kMaxVarintBytes).u8(0).varint(queue.items.size()).varint(queue.bytes)).take();
+          return std::move(*refused);
         }
       } else {
         q = queues_.emplace(std::string(name), Queue{}).first;

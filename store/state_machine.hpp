@@ -31,6 +31,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -65,6 +66,16 @@ class StateMachine {
   // never exists whole in memory (a 400 MiB state would need 400 MiB of
   // fresh pages to be faulted in and zeroed first).
   void snapshot_to(const std::function<void(std::string_view)>& sink, std::size_t piece_bytes = 1u << 20) const;
+
+  // The result apply() would give `command` now, when that result refuses
+  // it and changes nothing: a bounded push into a queue that is already
+  // full (without a side-stored body, whose copies only the applied
+  // refusal releases). nullopt for every other command, a push that fits,
+  // and anything malformed. A node answers such a command at once instead
+  // of committing a log entry, replicated and fsynced on every node, that
+  // only refuses it: when a function's queue is full, its callers would
+  // otherwise cost the cluster as much as accepted calls.
+  std::optional<std::string> refusal(std::string_view command) const;
 
   Index last_applied() const noexcept { return last_applied_; }
 
@@ -105,6 +116,8 @@ class StateMachine {
   };
 
   std::string execute(std::string_view command);
+  static std::optional<std::string> full_queue_refusal(const Queue& queue, const QueueLimits& limits,
+                                                       std::size_t push_bytes);
   void advance_clock(TimeMs now_ms);
   void erase_kv(std::map<std::string, KvValue, std::less<>>::iterator it);
   const KvValue* live_kv(std::string_view key, TimeMs now_ms) const;

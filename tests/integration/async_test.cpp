@@ -414,6 +414,21 @@ TEST_CASE("a full async queue answers 429 queue_full and queues nothing", "[inte
     CHECK(metric_value(metrics, "slimfaas_async_refused_total", {{"function", "echo"}, {"reason", "queue_full"}}) == 1);
     CHECK(metric_value(metrics, "slimfaas_async_accepted_total", {{"function", "echo"}}) == 1);
   }
+  // Refusing costs no log entry: each node answers from the state it has
+  // applied instead of committing (and fsyncing everywhere) a push that
+  // would only be refused. Without that, every refused call below is one
+  // more entry.
+  const auto leader = cluster.wait_leader();
+  REQUIRE(leader.has_value());
+  auto last_index = [&] {
+    auto j = debug_raft(cluster.node(*leader).http_port);
+    REQUIRE(j.has_value());
+    return (*j)["last_index"].get<std::uint64_t>();
+  };
+  const auto before = last_index();
+  for (int i = 0; i < 30; ++i) CHECK(post_async(cluster.node(1 + i % 3).http_port, "echo", "/echo?id=refused").status == 429);
+  CHECK(last_index() < before + 30);
+  CHECK(echo_stats(echo)["completed"].get<int>() == 0);  // the queue was full all along
 
   // Once delivered, the queue takes calls again; the refused ones never arrive.
   REQUIRE(wait_until([&] { return echo_stats(echo)["completed"].get<int>() >= 3; }, 30s, 20ms));

@@ -323,6 +323,41 @@ TEST_CASE("state machine bounds a queue by items and bytes and refuses what does
   }
 }
 
+TEST_CASE("state machine tells a refused push before it is logged, and nothing else", "[state_machine]") {
+  Replica r;
+  const QueueLimits two_items{2, 0};
+  const std::string third = commands::queue_push("q", "cccc", "", two_items);
+  // No queue yet, then room: nothing to refuse.
+  CHECK_FALSE(r.machine.refusal(third));
+  PushOutcome first = results::queue_push_bounded(r.apply(commands::queue_push("q", "aaaa", "", two_items)));
+  REQUIRE(first.id);
+  CHECK_FALSE(r.machine.refusal(third));
+  REQUIRE(results::queue_push_bounded(r.apply(commands::queue_push("q", "bbbb", "", two_items))).id);
+
+  // Full: the very result apply() gives, and asking changes nothing.
+  const std::string before = r.machine.snapshot();
+  const auto early = r.machine.refusal(third);
+  REQUIRE(early);
+  CHECK(results::queue_push_bounded(*early) == PushOutcome{std::nullopt, 2, 8});
+  CHECK(r.machine.snapshot() == before);
+  CHECK(r.apply(third) == *early);
+
+  // Not for: another queue, an unbounded push, a push with a side-stored
+  // body (only the logged refusal releases its copies), other commands,
+  // malformed bytes.
+  CHECK_FALSE(r.machine.refusal(commands::queue_push("other", "cccc", "", two_items)));
+  CHECK_FALSE(r.machine.refusal(commands::queue_push("q", "cccc")));
+  CHECK_FALSE(r.machine.refusal(commands::queue_push("q", "meta", "0123456789abcdef0123456789abcdef", two_items)));
+  CHECK_FALSE(r.machine.refusal(commands::queue_ack("q", *first.id)));
+  CHECK_FALSE(r.machine.refusal(third.substr(0, third.size() - 1)));
+  CHECK_FALSE(r.machine.refusal(""));
+
+  // An ack makes room again once it is applied.
+  results::queue_take(r.apply(commands::queue_take("q", 10, 1000, 30'000)));
+  CHECK(results::queue_ack(r.apply(commands::queue_ack("q", *first.id))));
+  CHECK_FALSE(r.machine.refusal(third));
+}
+
 TEST_CASE("state machine counters add and read", "[state_machine]") {
   Replica r;
   CHECK(results::counter_get(r.query(queries::counter_get("delivered"))) == 0);
@@ -601,7 +636,11 @@ TEST_CASE("state machine matches a reference model on random operations", "[stat
           for (const auto& item : items) bytes += item.payload.size();
           const bool full = !items.empty() && ((limits.max_items != 0 && items.size() >= limits.max_items) ||
                                                (limits.max_bytes != 0 && bytes + payload.size() > limits.max_bytes));
-          const auto outcome = results::queue_push_bounded(sm.apply(commands::queue_push(q, payload, "", limits)));
+          const std::string push = commands::queue_push(q, payload, "", limits);
+          const auto early = sm.machine.refusal(push);  // what a node answers without a log entry
+          const std::string result = sm.apply(push);
+          CHECK(early == (full ? std::optional<std::string>(result) : std::nullopt));
+          const auto outcome = results::queue_push_bounded(result);
           if (full) {
             CHECK(outcome == PushOutcome{std::nullopt, items.size(), bytes});
           } else {
