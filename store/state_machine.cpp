@@ -96,8 +96,6 @@ void StateMachine::erase_kv(std::map<std::string, KvValue, std::less<>>::iterato
   kv_.erase(it);
 }
 
-// Every case reads all its fields (and checks nothing trails) before it
-// changes anything: a malformed command leaves the state as it was.
 // The result of a bounded push that `queue` cannot take, or nullopt.
 std::optional<std::string> StateMachine::full_queue_refusal(const Queue& queue, const QueueLimits& limits,
                                                             std::size_t push_bytes) {
@@ -127,6 +125,8 @@ std::optional<std::string> StateMachine::refusal(std::string_view command) const
   }
 }
 
+// Every case reads all its fields (and checks nothing trails) before it
+// changes anything: a malformed command leaves the state as it was.
 std::string StateMachine::execute(std::string_view command) {
   Reader r(command);
   const auto op = static_cast<Opcode>(r.u8());
