@@ -239,6 +239,9 @@ const std::vector<Setting>& settings() {
        [](NodeConfig& c, const std::string& v) {
          c.server.limits.upstream_idle_per_replica = static_cast<std::size_t>(parse_int("upstream-idle-connections", v, 0, 100000));
        }},
+      {"huge-page-code", {"SlimFaas__HugePageCode"}, "true",
+       "move the executable's code onto transparent huge pages at start (false to profile with perf)",
+       [](NodeConfig& c, const std::string& v) { c.huge_page_code = parse_bool("huge-page-code", v); }},
       {"log-level", {"SlimFaas__LogLevel"}, "info", "trace, debug, info, warn, error or off",
        [](NodeConfig& c, const std::string& v) {
          static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};

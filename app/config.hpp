@@ -62,6 +62,7 @@ struct NodeConfig {
   std::size_t max_waiting_per_function = 1000;
   unsigned actor_threads = 0;
   std::string log_level = "info";
+  bool huge_page_code = true;  // see app/huge_page_code.hpp
 };
 
 using Environment = std::map<std::string, std::string>;

@@ -1,5 +1,8 @@
 // Start-up: settings that are unknown or malformed stop the node with exit
 // code 2 and one line naming the setting; every configured port serves.
+#include <fstream>
+#include <sstream>
+
 #include "tests/integration/sync_fixture.hpp"
 
 using namespace it;
@@ -110,4 +113,67 @@ TEST_CASE("a SlimData directory without peers warns that SlimData is off", "[int
   auto r = http("POST", base + "/data/sets/k", {}, "v");
   CHECK(r.status == 503);
   CHECK(r.json().value_or(nlohmann::json::object()).value("error", "") == "slimdata_unavailable");
+}
+
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// What /proc/<pid>/smaps says of the process's anonymous executable
+// mappings: where moved code lives (file-backed code names its file).
+struct AnonymousCode {
+  int mappings = 0;
+  std::size_t huge_kib = 0;  // their AnonHugePages
+};
+
+AnonymousCode anonymous_code(pid_t pid) {
+  std::istringstream smaps(read_text("/proc/" + std::to_string(pid) + "/smaps"));
+  AnonymousCode found;
+  std::string line;
+  bool inside = false;
+  while (std::getline(smaps, line)) {
+    std::istringstream fields(line);
+    std::string range, perms, offset, device, inode, path;
+    if (line.find('-') < line.find(' ') && fields >> range >> perms >> offset >> device >> inode) {
+      fields >> path;
+      inside = perms == "r-xp" && inode == "0" && path.empty();
+      if (inside) ++found.mappings;
+    } else if (inside && line.rfind("AnonHugePages:", 0) == 0) {
+      found.huge_kib += std::stoull(line.substr(14));
+    }
+  }
+  return found;
+}
+
+}  // namespace
+
+TEST_CASE("a node runs its code from huge pages, unless told not to", "[integration][startup]") {
+  auto echo = start_echo();
+  const bool thp_off = read_text("/sys/kernel/mm/transparent_hugepage/enabled").find("[never]") != std::string::npos;
+
+  auto node = start_slimfaas(echo_function(echo));
+  // The moved code runs: a call crosses the HTTP server, the actors and the
+  // forwarding path.
+  CHECK(http_get(node.url("/function/echo/inspect")).status == 200);
+  const AnonymousCode moved = anonymous_code(node.proc->pid());
+  INFO(node.proc->log_tail());
+  if (thp_off) {
+    WARN("transparent huge pages are off on this machine: only the refusal is checked");
+    CHECK(node.proc->log().find("code: left on 4 KiB pages: transparent huge pages are off") != std::string::npos);
+    CHECK(moved.mappings == 0);
+  } else {
+    CHECK(node.proc->log().find("KiB moved onto huge pages") != std::string::npos);
+    CHECK(moved.mappings == 1);
+    CHECK(moved.huge_kib >= 2048);
+  }
+
+  auto plain = start_slimfaas(echo_function(echo), {{"SlimFaas__HugePageCode", "false"}});
+  CHECK(http_get(plain.url("/function/echo/inspect")).status == 200);
+  CHECK(anonymous_code(plain.proc->pid()).mappings == 0);
+  CHECK(plain.proc->log().find("huge pages") == std::string::npos);
 }

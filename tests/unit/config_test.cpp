@@ -58,6 +58,7 @@ TEST_CASE("load_config: defaults", "[config]") {
   CHECK(c.max_waiting_per_function == 1000);
   CHECK(c.actor_threads == 0);
   CHECK(c.log_level == "info");
+  CHECK(c.huge_page_code);
   CHECK(c.async_max_queue_items == 1'000'000);
   CHECK(c.async_max_queue_bytes == 512ull << 20);
 }
@@ -122,6 +123,7 @@ TEST_CASE("load_config: current environment names", "[config]") {
                                      {"SlimFaas__MaxWaitingRequestsPerFunction", "0"},
                                      {"SlimFaas__UpstreamIdleConnectionsPerReplica", "4"},
                                      {"SlimFaas__LogLevel", "warn"},
+                                     {"SlimFaas__HugePageCode", "false"},
                                      {"SlimFaas__AsyncMaxQueueItems", "0"},
                                      {"SlimFaas__AsyncMaxQueueBytes", "1048576"},
                                  });
@@ -153,6 +155,7 @@ TEST_CASE("load_config: current environment names", "[config]") {
   CHECK(c.max_waiting_per_function == 0);
   CHECK(c.server.limits.upstream_idle_per_replica == 4);
   CHECK(c.log_level == "warn");
+  CHECK_FALSE(c.huge_page_code);
   CHECK(c.async_max_queue_items == 0);
   CHECK(c.async_max_queue_bytes == 1048576);
 }
@@ -314,6 +317,7 @@ TEST_CASE("settings_help mentions every flag and environment name", "[config]") 
       "--max-request-header-bytes", "--max-request-body-bytes", "--max-api-body-bytes", "--max-connections",
       "--idle-timeout-seconds", "--read-timeout-seconds", "--shutdown-grace-seconds",
       "--max-waiting-requests-per-function", "--upstream-idle-connections", "--log-level",
+      "--huge-page-code",
   };
   const char* env_names[] = {
       "SlimFaas__Ports__0", "SLIMFAAS_PORTS", "SlimFaas__ListenAddress", "SlimFaas__Namespace", "NAMESPACE",
@@ -331,6 +335,7 @@ TEST_CASE("settings_help mentions every flag and environment name", "[config]") 
       "SlimFaas__MaxConnections", "SlimFaas__IdleTimeoutSeconds", "SlimFaas__ReadTimeoutSeconds",
       "SlimFaas__ShutdownGraceSeconds", "SlimFaas__MaxWaitingRequestsPerFunction",
       "SlimFaas__UpstreamIdleConnectionsPerReplica", "SlimFaas__LogLevel",
+      "SlimFaas__HugePageCode",
   };
   for (const char* f : flags) {
     INFO("flag " << f);
@@ -380,8 +385,8 @@ TEST_CASE("settings_help lists only settings that load_config accepts", "[config
       }
     }
   }
-  CHECK(flags_seen == 46);
-  CHECK(env_seen == 61);
+  CHECK(flags_seen == 47);
+  CHECK(env_seen == 62);
 }
 
 TEST_CASE("load_config: SlimData peers and settings", "[config]") {
