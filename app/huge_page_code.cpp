@@ -1,6 +1,7 @@
 #include "app/huge_page_code.hpp"
 
 #include <link.h>
+#include <spdlog/spdlog.h>
 #include <sys/mman.h>
 
 #include <cerrno>
@@ -128,6 +129,15 @@ HugePageCodeResult move_code_to_huge_pages() {
   result.moved_bytes = length;
   result.huge_page_bytes = huge_page_bytes_at(begin);
   return result;
+}
+
+void move_code_to_huge_pages_and_log() {
+  const auto moved = move_code_to_huge_pages();
+  if (moved.moved_bytes)
+    spdlog::info("code: {} KiB moved onto huge pages ({} KiB backed by them)", moved.moved_bytes / 1024,
+                 moved.huge_page_bytes / 1024);
+  else
+    spdlog::info("code: left on 4 KiB pages: {}", moved.skipped);
 }
 
 }  // namespace slimfaas::app

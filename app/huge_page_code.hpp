@@ -39,4 +39,7 @@ struct HugePageCodeResult {
 // unmapped: on any failure the original mapping stays.
 HugePageCodeResult move_code_to_huge_pages();
 
+// The same, logging what was moved or why nothing was (info).
+void move_code_to_huge_pages_and_log();
+
 }  // namespace slimfaas::app

@@ -18,6 +18,7 @@
 #include "actors/scaler_actor.hpp"
 #include "app/actor_system.hpp"
 #include "app/config.hpp"
+#include "app/huge_page_code.hpp"
 #include "net/cpu_budget.hpp"
 #include "app/node.hpp"
 #include "app/stop_signals.hpp"
@@ -356,6 +357,17 @@ int up(const LocalArgs& args) {
 
   spdlog::set_level(spdlog::level::from_str(node_log_level(manifest->cluster.node_log_level)));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  // Node 0 runs in this process: its code goes onto huge pages as a
+  // `slimfaas serve` node's does (the other nodes are such processes, and
+  // inherit the setting through the environment).
+  try {
+    Environment setting;
+    if (const char* value = std::getenv("SlimFaas__HugePageCode")) setting["SlimFaas__HugePageCode"] = value;
+    if (load_config({}, setting).huge_page_code) move_code_to_huge_pages_and_log();
+  } catch (const ConfigError& e) {
+    std::cerr << "slimfaas local: invalid setting: " << e.what() << "\n";
+    return 2;
+  }
 
   std::cout << "slimfaas local: " << manifest->name << " (state " << state.string() << ", "
             << to_string(manifest->state.mode) << ")\n";

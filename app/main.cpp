@@ -39,14 +39,7 @@ int serve(const std::vector<std::string>& args) {
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
   // Before any thread exists (the actor system, the listeners).
-  if (config.huge_page_code) {
-    const auto moved = slimfaas::app::move_code_to_huge_pages();
-    if (moved.moved_bytes)
-      spdlog::info("code: {} KiB moved onto huge pages ({} KiB backed by them)", moved.moved_bytes / 1024,
-                   moved.huge_page_bytes / 1024);
-    else
-      spdlog::info("code: left on 4 KiB pages: {}", moved.skipped);
-  }
+  if (config.huge_page_code) slimfaas::app::move_code_to_huge_pages_and_log();
   try {
     return slimfaas::app::run_node(config);
   } catch (const slimfaas::app::ConfigError& e) {
