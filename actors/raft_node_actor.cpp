@@ -738,11 +738,17 @@ void adopt_dialing_peer(Self self, NodeId id, caf::actor handle) {
   connected_to_peer(self, id, std::move(handle));
 }
 
-// Whether a request comes from this node or from a peer that said hello.
+// Whether a request comes from this node or from a peer that said hello;
+// a refused one is counted. A message without a sender is neither: this
+// node's own requesters always have one (an answer needs it), and CAF
+// delivers a remote message without one when it cannot name the sender,
+// e.g. while the connection it came on closes.
 bool trusted_sender(Self self) {
   auto sender = self->current_sender();
-  if (!sender || sender->node() == self->node()) return true;
-  return self->state.authenticated_nodes.count(sender->node()) != 0;
+  const bool trusted = sender && (sender->node() == self->node() ||
+                                  self->state.authenticated_nodes.count(sender->node()) != 0);
+  if (!trusted) ++self->state.rejected_unauthenticated;
+  return trusted;
 }
 
 caf::message_handler common_handlers(Self self) {
@@ -763,6 +769,17 @@ caf::message_handler common_handlers(Self self) {
       [=](hello_atom, const std::string& cluster, const std::string& secret, NodeId from, std::uint32_t protocol) {
         auto& s = self->state;
         auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
+        if (!sender) {
+          // Nothing to trust (see trusted_sender). If this node dials that
+          // peer, its own hello makes the peer say hello again; otherwise
+          // the peer, hearing nothing from here, dials again after the peer
+          // timeout and says hello then.
+          spdlog::warn("slimdata: node {} ignored a hello claiming node {} that came without a sender", s.setup.id,
+                       from);
+          ++s.rejected_unauthenticated;
+          if (auto it = s.peers.find(from); it != s.peers.end() && dials(s.setup.id, from)) say_hello(self, it->second);
+          return;
+        }
         if (cluster != s.setup.cluster_id || !same_secret(secret, s.setup.secret) || s.setup.peers.count(from) == 0) {
           spdlog::warn("slimdata: refused a hello claiming node {} of cluster '{}' (wrong cluster, secret or node id)",
                        from, cluster);
@@ -819,7 +836,7 @@ caf::message_handler common_handlers(Self self) {
       [=](blob_targets_atom) -> caf::result<std::vector<caf::actor>, std::uint64_t> {
         auto& s = self->state;
         auto sender = self->current_sender();
-        if (sender && sender->node() != self->node()) return caf::make_error(caf::sec::unexpected_message);
+        if (!sender || sender->node() != self->node()) return caf::make_error(caf::sec::unexpected_message);
         std::vector<caf::actor> nodes{caf::actor_cast<caf::actor>(self)};
         for (const auto& [_, handle] : s.peers) nodes.push_back(handle);
         return caf::result<std::vector<caf::actor>, std::uint64_t>(std::move(nodes),

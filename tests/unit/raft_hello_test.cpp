@@ -233,3 +233,39 @@ TEST_CASE("a SlimData node answers a lower peer that dialed it over that connect
   CHECK_FALSE(lower.dialed());
   caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
 }
+
+// CAF delivers a remote message without a sender when it cannot name the
+// sender (seen while a frozen node's old connections closed under it): a
+// hello like that crashed the node (a null sender's node id was read).
+TEST_CASE("a SlimData node trusts no message that comes without a sender", "[raft][hello]") {
+  test::TempDir dir;
+  Config node_config;
+  caf::actor_system node_system{node_config};
+  // Node 2 (never reachable) is who the messages claim to come from.
+  auto setup = node_setup(dir, 1, {{2, actors::RaftPeerAddress{"127.0.0.1", 1}}}, "anonymous-test");
+  auto node = actors::spawn_raft_node(node_system, setup);
+  caf::scoped_actor self{node_system};
+  auto counters = [&] {
+    nlohmann::json status;
+    self->request(node, std::chrono::seconds(10), actors::status_atom::value)
+        .receive([&](const std::string& text) { status = nlohmann::json::parse(text); }, [&](caf::error&) {});
+    return status;
+  };
+
+  caf::anon_send(node, actors::hello_atom::value, setup.cluster_id, setup.secret, store::NodeId{2},
+                 actors::slimdata_protocol);
+  // It still answers, and counted the hello as refused.
+  CHECK(rejected_after(self, node) == 1);
+
+  // A proposal without a sender is not this node's own: refused, not
+  // queued for a leader as one from a local actor is.
+  caf::anon_send(node, actors::propose_atom::value, std::string("anonymous"));
+  auto status = counters();
+  CHECK(status["counters"]["rejected_unauthenticated"] == 2);
+  CHECK(status["waiting_for_leader"] == 0);
+  self->send(node, actors::propose_atom::value, std::string("local"));
+  status = counters();
+  CHECK(status["counters"]["rejected_unauthenticated"] == 2);
+  CHECK(status["waiting_for_leader"] == 1);
+  caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+}
