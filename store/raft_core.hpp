@@ -291,6 +291,8 @@ class RaftCore {
   bool send_append(NodeId peer, bool send_if_empty);
   void flush_pending_appends();
   void broadcast_append();
+  void send_commit(NodeId peer);
+  void broadcast_commit();
   void broadcast_heartbeat(std::uint64_t read_sequence);
   Index self_match() const;
   bool maybe_commit();

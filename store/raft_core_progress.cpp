@@ -35,6 +35,15 @@ void PeerProgress::become_snapshot(Index snapshot_index) {
   probe_sent = false;
 }
 
+bool PeerProgress::awaiting_answer() const {
+  switch (state) {
+    case State::Probe: return probe_sent;
+    case State::Replicate: return next > match + 1;
+    case State::Snapshot: return true;
+  }
+  return true;
+}
+
 bool PeerProgress::paused() const {
   switch (state) {
     case State::Probe: return probe_sent;

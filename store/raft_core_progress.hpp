@@ -37,6 +37,8 @@ struct PeerProgress {
   // follower whose match stays behind across heartbeat answers is probed.
   Index match_at_last_heartbeat = 0;
   int heartbeats_without_progress = 0;
+  // The highest commit index any message told this follower.
+  Index commit_sent = 0;
 
   void become_probe();
   void become_replicate();
@@ -44,6 +46,9 @@ struct PeerProgress {
 
   // Nothing may be sent right now (see State).
   bool paused() const;
+  // Something sent to the follower is still unanswered: entries (Replicate),
+  // a probe, or a snapshot. Its answer will come back to the leader.
+  bool awaiting_answer() const;
   // The follower acknowledged entries up to `index`; false when stale.
   bool acknowledge(Index index);
   // The follower rejected AppendEntries whose previous index was `rejected`;

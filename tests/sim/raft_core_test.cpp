@@ -589,3 +589,48 @@ TEST_CASE("a leader replicates new proposals while its own write runs, and ackno
   CHECK(leader.take_committed_before_persist().empty());  // nothing new since this Ready
   leader.advance();
 }
+
+TEST_CASE("a follower with entries in flight learns a new commit index with its next append, an idle one at once",
+          "[raft]") {
+  TestCluster cluster(3);
+  cluster.elect(1);
+  cluster.run(1);
+  RaftCore& leader = cluster[1];
+  // Two appends in flight to each follower ("a", then "b"), none answered.
+  REQUIRE(leader.propose("a").accepted());
+  cluster.drain(1);
+  REQUIRE(leader.propose("b").accepted());
+  cluster.drain(1);
+  auto take = [&](auto matches) {
+    for (auto it = cluster.in_flight.begin(); it != cluster.in_flight.end(); ++it) {
+      if (!matches(*it)) continue;
+      Message message = *it;
+      cluster.in_flight.erase(it);
+      return message;
+    }
+    FAIL("no such message in flight");
+    return Message{};
+  };
+  cluster[2].step(take([](const Message& m) {
+    return m.type == MessageType::Append && m.to == 2 && m.entries.size() == 1 && m.entries[0].data == "a";
+  }));
+  cluster.drain(2);
+  const Index commit_before = leader.log().commit();
+  leader.step(take([](const Message& m) { return m.type == MessageType::AppendResponse && m.from == 2; }));
+  REQUIRE(leader.log().commit() == commit_before + 1);  // "a": the leader and follower 2
+  const std::size_t queued = cluster.in_flight.size();
+  cluster.drain(1);
+  // Both followers have "b" in flight: their answers bring the leader back,
+  // so an AppendEntries only for the commit index would be wasted.
+  for (std::size_t i = queued; i < cluster.in_flight.size(); ++i)
+    CHECK_FALSE((cluster.in_flight[i].type == MessageType::Append && cluster.in_flight[i].entries.empty()));
+
+  // Once their answers are in, nothing is in flight: they are told the
+  // commit index without waiting for a heartbeat (no tick here).
+  cluster.deliver_all();
+  REQUIRE(leader.log().commit() == leader.log().last_index());
+  for (NodeId id : {2, 3}) {
+    CHECK(cluster[id].log().commit() == leader.log().commit());
+    CHECK(cluster.applied[id].size() == cluster.applied[1].size());
+  }
+}
