@@ -767,9 +767,42 @@ std::string Server::url(const std::string& path) const { return local_url(port) 
 
 namespace {
 
+// The inode of the socket listening on `port` (any local address, IPv4 or
+// IPv6), from /proc/net/tcp*; 0 when nobody listens there.
+std::uint64_t listening_inode(int port) {
+  char suffix[8];
+  std::snprintf(suffix, sizeof suffix, ":%04X", static_cast<unsigned>(port));
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout;
+      std::uint64_t inode = 0;
+      fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode;
+      if (state == "0A" && local.ends_with(suffix)) return inode;
+    }
+  }
+  return 0;
+}
+
+bool pid_listens_on(pid_t pid, int port) {
+  const std::uint64_t inode = listening_inode(port);
+  if (inode == 0) return false;
+  const std::string target = "socket:[" + std::to_string(inode) + "]";
+  std::error_code ec;
+  for (const auto& fd : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    std::error_code link_ec;
+    if (std::filesystem::read_symlink(fd.path(), link_ec).string() == target) return true;
+  }
+  return false;
+}
+
 // Starts a server process on a free port and waits for /health. A port
 // taken between free_port() and the child's bind shows up as an early
-// exit: retried with another port a couple of times.
+// exit, or as another test's server answering /health there (the child
+// then fails to bind): both are retried with another port.
 Server start_server(const std::string& what, const std::function<std::unique_ptr<Process>(int)>& spawn) {
   std::string last_log;
   for (int attempt = 0; attempt < 3; ++attempt) {
@@ -777,7 +810,12 @@ Server start_server(const std::string& what, const std::function<std::unique_ptr
     s.port = free_port();
     s.proc = spawn(s.port);
     Process* p = s.proc.get();
-    if (wait_http_ok(s.url("/health"), 20s, [p] { return p->running(); })) return s;
+    if (wait_http_ok(s.url("/health"), 20s, [p] { return p->running(); })) {
+      if (pid_listens_on(p->pid(), s.port)) return s;
+      last_log = "(another process answers on port " + std::to_string(s.port) + ")\n" + p->log_tail();
+      p->kill();
+      continue;
+    }
     const bool died = !p->running();
     last_log = p->log_tail();
     if (!died) break;  // alive but not healthy: no point in retrying
@@ -787,6 +825,8 @@ Server start_server(const std::string& what, const std::function<std::unique_ptr
 }
 
 }  // namespace
+
+bool process_listens_on(pid_t pid, int port) { return pid_listens_on(pid, port); }
 
 Server start_echo(const Env& extra_env) {
   const std::string bin = env_or("SLIMFAAS_IT_ECHO_BINARY", ECHO_BINARY);

@@ -86,6 +86,10 @@ int free_port();
 // servers a test runs in its own process. Throws std::runtime_error.
 int listen_loopback(int& port);
 
+// Whether process `pid` holds the socket listening on `port` (read from
+// /proc): a server that answers there may be another test's.
+bool process_listens_on(pid_t pid, int port);
+
 // The first of `count` consecutive ports on 127.0.0.1 that were free a moment
 // ago, outside the kernel's ephemeral range (for port ranges a server takes).
 int free_port_block(int count);

@@ -299,3 +299,16 @@ TEST_CASE("wait_http_ok fails fast when the process is dead", "[integration][har
   CHECK_FALSE(wait_http_ok(local_url(free_port()) + "/health", 10s, [&] { return p.running(); }));
   CHECK(std::chrono::steady_clock::now() - start < 5s);
 }
+
+TEST_CASE("process_listens_on tells the server on a port from any other process", "[integration][harness][echo]") {
+  auto echo = start_echo();
+  CHECK(process_listens_on(echo.proc->pid(), echo.port));
+  CHECK_FALSE(process_listens_on(::getpid(), echo.port));  // it answers, but not from this process
+  auto other = start_echo();
+  CHECK_FALSE(process_listens_on(echo.proc->pid(), other.port));
+  int port = 0;
+  const int fd = listen_loopback(port);
+  CHECK(process_listens_on(::getpid(), port));
+  ::close(fd);
+  CHECK_FALSE(process_listens_on(::getpid(), port));
+}
