@@ -787,7 +787,9 @@ std::uint64_t listening_inode(int port) {
   return 0;
 }
 
-bool pid_listens_on(pid_t pid, int port) {
+}  // namespace
+
+bool process_listens_on(pid_t pid, int port) {
   const std::uint64_t inode = listening_inode(port);
   if (inode == 0) return false;
   const std::string target = "socket:[" + std::to_string(inode) + "]";
@@ -798,6 +800,8 @@ bool pid_listens_on(pid_t pid, int port) {
   }
   return false;
 }
+
+namespace {
 
 // Starts a server process on a free port and waits for /health. A port
 // taken between free_port() and the child's bind shows up as an early
@@ -811,7 +815,7 @@ Server start_server(const std::string& what, const std::function<std::unique_ptr
     s.proc = spawn(s.port);
     Process* p = s.proc.get();
     if (wait_http_ok(s.url("/health"), 20s, [p] { return p->running(); })) {
-      if (pid_listens_on(p->pid(), s.port)) return s;
+      if (process_listens_on(p->pid(), s.port)) return s;
       last_log = "(another process answers on port " + std::to_string(s.port) + ")\n" + p->log_tail();
       p->kill();
       continue;
@@ -825,8 +829,6 @@ Server start_server(const std::string& what, const std::function<std::unique_ptr
 }
 
 }  // namespace
-
-bool process_listens_on(pid_t pid, int port) { return pid_listens_on(pid, port); }
 
 Server start_echo(const Env& extra_env) {
   const std::string bin = env_or("SLIMFAAS_IT_ECHO_BINARY", ECHO_BINARY);
