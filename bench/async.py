@@ -26,6 +26,13 @@ record with the 202s: missing = accepted ids never seen; duplicated = ids
 seen more than once. Throughput = 202s / (last answer - first send);
 delivery rate = arrivals / (last arrival - first send).
 
+Beside each sustained case (--reference nginx, the default) the same
+sender, receiver, payload and connections run through nginx as a plain
+keep-alive reverse proxy (bench/lib/nginx_proxy.py): one proxied call is
+the least an async call costs its node, so nginx's rate is this machine's
+ceiling, measured minutes apart from the candidate, and the record gives
+accepted msgs/s as a share of it.
+
 With --reps N every case runs N times, the repetitions interleaved (all
 cases once, then all again), and the record gives each case's median and
 range; the comparison with the targets uses the medians. Before each
@@ -35,12 +42,13 @@ process tree, so a slow quarter of an hour shows in the record.
 
   bench/async.py [--payloads 64,4096] [--cases paced,burst,sustained]
                  [--duration 10] [--concurrency 64] [--sustained-concurrency 64,256]
-                 [--reps 1] [--trace-fsync] [--out DIR]
+                 [--reps 1] [--trace-fsync] [--reference nginx|none] [--out DIR]
 
 --trace-fsync (paced cases; needs perf) splits each call's time around its
 nodes' fdatasync calls: see bench/lib/fsync_trace.py.
 
-Binaries: SLIMFAAS_BIN (default build/release/slimfaas), ASYNC_PEER_BIN
+Binaries: SLIMFAAS_BIN (default build/release/slimfaas), NGINX_BIN (default
+nginx on PATH; Debian's nginx-light, scripts/install-deps.sh), ASYNC_PEER_BIN
 (default build/bench-async-peer/async_peer, built from bench/async_peer with
 cmake when missing). Only 127.0.0.1. Results:
 bench/results/<UTC time>-async/async.{json,md} (+ node logs). BENCH_COMMIT
@@ -65,6 +73,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench/lib"))
 import fsync_trace  # noqa: E402
 import host_probe  # noqa: E402
+import nginx_proxy  # noqa: E402
 from run_context import run_context  # noqa: E402
 from stats import percentile, summary  # noqa: E402
 from slimdata_cluster import Cluster, actor_threads_share, free_port, proc_status, raft, request, wait_for  # noqa: E402,F401
@@ -242,7 +251,55 @@ def run_case(binary, peer, payload, mode, concurrency, args, work, logs, used, r
     }
     if fsync_events is not None:
         row["fsync_trace"] = fsync_trace.decompose(accepted, fsync_events, leader["proc"].pid)
+    if mode == "sustained" and args.reference == "nginx":
+        row["proxy_reference"] = run_proxy_reference(peer, payload, concurrency, args, os.path.join(work, case),
+                                                     case_logs, used)
     return row
+
+
+def run_proxy_reference(peer, payload, concurrency, args, work, logs, used):
+    """The sustained case's clients through nginx (bench/lib/nginx_proxy.py):
+    calls answered per second, answer and arrival times, nginx's CPU."""
+    os.makedirs(work, exist_ok=True)
+    receiver = Receiver(peer, logs, "nginx")
+    proxy = nginx_proxy.NginxProxy(args.nginx, work, logs, free_port(used), receiver.port, os.cpu_count())
+    try:
+        try:
+            proxy.start()
+        except RuntimeError as e:
+            sys.exit(f"async: reference: {e}")
+        run_sender(peer, proxy.port, payload, min(concurrency, 64), os.path.join(logs, "nginx-warmup.txt"),
+                   count=concurrency)
+        if not wait_for(lambda: receiver.count() >= concurrency, 30):
+            sys.exit(f"async: reference: warm-up calls did not arrive through nginx; see {logs}")
+        cpu_before = sum(cpu_seconds(p) for p in proxy.pids())
+        head, records = run_sender(peer, proxy.port, payload, concurrency, os.path.join(logs, "nginx-sent.txt"),
+                                   duration=args.duration)
+        cpu = sum(cpu_seconds(p) for p in proxy.pids()) - cpu_before
+        arrivals = receiver.dump()
+    finally:
+        proxy.stop()
+        receiver.stop()
+        if not args.keep_data:
+            shutil.rmtree(work, ignore_errors=True)
+    answered = [r for r in records if r["status"] == 200]
+    first = {}
+    for eid, at, _ in arrivals:
+        first[eid] = min(at, first.get(eid, at))
+    t0 = min((r["sent"] for r in records), default=0)
+    t_end = max((r["done"] for r in answered), default=t0)
+    statuses = {}
+    for r in records:
+        statuses[str(r["status"])] = statuses.get(str(r["status"]), 0) + 1
+    return {
+        "sent": len(records), "answered": len(answered), "statuses": statuses,
+        "transport_errors": head["transport_errors"],
+        "answered_per_s": len(answered) / ((t_end - t0) / 1e9) if t_end > t0 else 0.0,
+        "answer_ms": summary([(r["done"] - r["sent"]) / 1e6 for r in answered]),
+        "arrival_ms": summary([(first[r["id"]] - r["sent"]) / 1e6 for r in answered if r["id"] in first]),
+        "missing": sum(1 for r in answered if r["id"] not in first),
+        "nginx_cpu_s_per_10k": cpu / len(answered) * 1e4 if answered else None,
+    }
 
 
 def cpu_seconds(pid):
@@ -256,6 +313,10 @@ def cpu_seconds(pid):
 
 def fmt(x, digits=2):
     return "-" if x is None else f"{x:.{digits}f}"
+
+
+def share(part, whole):
+    return "-" if not whole else f"{part / whole:.0%}"
 
 
 def ensure_peer(peer):
@@ -283,6 +344,8 @@ def main():
     ap.add_argument("--reps", type=int, default=1, help="runs of every case, interleaved; medians reported")
     ap.add_argument("--trace-fsync", action="store_true",
                     help="paced cases: split each call's time around its nodes' fdatasync calls (needs perf)")
+    ap.add_argument("--reference", choices=("nginx", "none"), default="nginx",
+                    help="beside each sustained case, the same clients through nginx as a plain proxy")
     ap.add_argument("--node-args", default="", help="more `slimfaas serve` options for every node (experiments)")
     ap.add_argument("--out", default="")
     ap.add_argument("--keep-data", action="store_true",
@@ -297,6 +360,10 @@ def main():
     if not os.access(binary, os.X_OK):
         sys.exit(f"async: {binary} is missing (make build)")
     ensure_peer(peer)
+    args.nginx = nginx_proxy.binary() if args.reference == "nginx" else None
+    if args.reference == "nginx" and args.nginx is None:
+        sys.exit("async: --reference nginx: nginx is missing (scripts/install-deps.sh installs nginx-light; "
+                 "or set NGINX_BIN, or pass --reference none)")
     if args.trace_fsync and fsync_trace.available():
         sys.exit(f"async: --trace-fsync: {fsync_trace.available()}")
     payloads = [int(p) for p in args.payloads.split(",") if p]
@@ -328,6 +395,11 @@ def main():
                       f"202 p50/p95/p99 {fmt(a['p50'])}/{fmt(a['p95'])}/{fmt(a['p99'])} ms, "
                       f"arrival p50/p95/p99 {fmt(v['p50'])}/{fmt(v['p95'])}/{fmt(v['p99'])} ms, "
                       f"missing {row['missing']}, duplicated {row['duplicated']}", flush=True)
+                if row.get("proxy_reference"):
+                    ref = row["proxy_reference"]
+                    print(f"{row['case']}: the same clients through nginx: {ref['answered']}/{ref['sent']} "
+                          f"answered ({ref['answered_per_s']:.0f}/s); accepted = "
+                          f"{share(row['accepted_per_s'], ref['answered_per_s'])} of it", flush=True)
     finally:
         if args.keep_data:
             print(f"nodes' data kept in {work}", flush=True)
@@ -346,7 +418,8 @@ def main():
                            "burst_count": args.burst_count, "paced_count": args.paced_count,
                            "paced_interval_ms": args.paced_interval_ms, "warmup_calls": args.concurrency,
                            "node_args": args.node_args, "actor_threads": actor_threads_share(),
-                           "reps": args.reps, "trace_fsync": args.trace_fsync},
+                           "reps": args.reps, "trace_fsync": args.trace_fsync,
+                           "reference": args.reference, "nginx_workers": os.cpu_count()},
               "host_probes": probes, "runs": rows, "targets": TARGETS, "slimfaas_reference": REFERENCE}
     with open(os.path.join(out_dir, "async.json"), "w") as f:
         json.dump(result, f, indent=2)
@@ -488,8 +561,39 @@ def render(out_dir):
     if delivered:
         md.append(f"| delivered msgs/s, sustained ({' / '.join(p for p, _ in delivered)}) | "
                   f"{' / '.join(d for _, d in delivered)} | - | - | end to end: the function's arrivals |")
+    ceilings = [(size(g[0]["payload_bytes"]) + f" c{g[0]['concurrency']}",
+                 [r["proxy_reference"]["answered_per_s"] for r in g if r.get("proxy_reference")],
+                 [r["accepted_per_s"] / r["proxy_reference"]["answered_per_s"] for r in g
+                  if r.get("proxy_reference") and r["proxy_reference"]["answered_per_s"]])
+                for g in groups if g[0]["mode"] == "sustained"]
+    if any(c for _, c, _ in ceilings):
+        md.append(f"| plain proxy ceiling: the same clients through nginx, msgs/s "
+                  f"({' / '.join(p for p, _, _ in ceilings)}) | {' / '.join(spread(c, 0) for _, c, _ in ceilings)} "
+                  f"| - | - | the most any front end delivering each call once gets on this host |")
+        md.append(f"| accepted msgs/s as a share of that ceiling | "
+                  f"{' / '.join(spread([100 * x for x in r], 0) + ' %' for _, _, r in ceilings)} | - | - | "
+                  f"3 fsynced replicas on top of the proxied call |")
     md.append(f"| missing (all cases) | {missing} | 0 | - | {'met' if missing == 0 else 'NOT met'} |")
     md.append(f"| duplicated (all cases) | {dups} | - | - | {'none' if dups == 0 else 'see runs'} |")
+    referenced = [r for r in rows if r.get("proxy_reference")]
+    if referenced:
+        md += ["", f"The reference beside each sustained case: the same sender, receiver, payload and connections "
+               f"through nginx ({st.get('nginx_workers', '?')} workers, a plain keep-alive reverse proxy, "
+               "bench/lib/nginx_proxy.py), right after the nodes' run; nginx answers with the function's 200 and "
+               "stores nothing.", "",
+               "| case | " + ("rep | " if rep_col else "") + "payload | conc | nginx answered/sent | nginx msgs/s | "
+               "nodes' accepted msgs/s | share | nginx answer p50 / p95 ms | nginx arrival p50 / p95 ms | "
+               "nginx CPU s / 10k | nodes' CPU s / 10k | nginx missing |",
+               "|---|" + ("---:|" if rep_col else "") + "---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in referenced:
+            ref = r["proxy_reference"]
+            md.append(f"| {r['mode']} | " + (f"{r.get('rep', 0) + 1} | " if rep_col else "")
+                      + f"{size(r['payload_bytes'])} | {r['concurrency']} | {ref['answered']}/{ref['sent']} | "
+                      f"{ref['answered_per_s']:.0f} | {r['accepted_per_s']:.0f} | "
+                      f"{share(r['accepted_per_s'], ref['answered_per_s'])} | "
+                      f"{fmt(ref['answer_ms']['p50'])} / {fmt(ref['answer_ms']['p95'])} | "
+                      f"{fmt(ref['arrival_ms']['p50'])} / {fmt(ref['arrival_ms']['p95'])} | "
+                      f"{fmt(ref['nginx_cpu_s_per_10k'])} | {fmt(r['cpu_s_per_10k'])} | {ref['missing']} |")
     traced = [r for r in rows if r.get("fsync_trace")]
     if traced:
         md += ["", "Where the paced calls' time went (--trace-fsync, bench/lib/fsync_trace.py): each node's "
