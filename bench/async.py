@@ -567,12 +567,12 @@ def render(out_dir):
                   if r.get("proxy_reference") and r["proxy_reference"]["answered_per_s"]])
                 for g in groups if g[0]["mode"] == "sustained"]
     if any(c for _, c, _ in ceilings):
-        md.append(f"| plain proxy ceiling: the same clients through nginx, msgs/s "
+        md.append(f"| a plain proxy hop: the same clients through nginx, msgs/s "
                   f"({' / '.join(p for p, _, _ in ceilings)}) | {' / '.join(spread(c, 0) for _, c, _ in ceilings)} "
-                  f"| - | - | the most any front end delivering each call once gets on this host |")
-        md.append(f"| accepted msgs/s as a share of that ceiling | "
+                  f"| - | - | an async call costs its node at least one proxied call |")
+        md.append(f"| accepted msgs/s as a share of the proxy's rate | "
                   f"{' / '.join(spread([100 * x for x in r], 0) + ' %' for _, _, r in ceilings)} | - | - | "
-                  f"3 fsynced replicas on top of the proxied call |")
+                  f"plus a commit fsynced on 2 of 3 nodes, the queue and the delivery |")
     md.append(f"| missing (all cases) | {missing} | 0 | - | {'met' if missing == 0 else 'NOT met'} |")
     md.append(f"| duplicated (all cases) | {dups} | - | - | {'none' if dups == 0 else 'see runs'} |")
     referenced = [r for r in rows if r.get("proxy_reference")]
