@@ -29,9 +29,9 @@ delivery rate = arrivals / (last arrival - first send).
 Beside each sustained case (--reference nginx, the default) the same
 sender, receiver, payload and connections run through nginx as a plain
 keep-alive reverse proxy (bench/lib/nginx_proxy.py): one proxied call is
-the least an async call costs its node, so nginx's rate is this machine's
-ceiling, measured minutes apart from the candidate, and the record gives
-accepted msgs/s as a share of it.
+the least an async call costs its node, so nginx's rate, measured minutes
+apart from the candidate, is the bar on this machine for a front end that
+does nothing else, and the record gives accepted msgs/s as a share of it.
 
 With --reps N every case runs N times, the repetitions interleaved (all
 cases once, then all again), and the record gives each case's median and

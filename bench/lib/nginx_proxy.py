@@ -4,10 +4,10 @@ receiver: the reference that bench/async.py runs beside each sustained case.
 An async call costs the node at least what one proxied call costs (receive
 a request, answer it, send one request to the function, read its answer),
 plus the durable, replicated commit. The same sender, receiver, payload and
-connection count through nginx therefore give this machine's ceiling for
-any async front end that delivers each call once, measured in the same
-process tree and minutes as the candidate (BENCHMARKS.md: ratios, not
-absolutes).
+connection count through nginx therefore give the bar on this machine
+for a front end that would add nothing to that proxied call, measured in
+the same process tree and minutes as the candidate (BENCHMARKS.md: ratios,
+not absolutes).
 
 nginx tags every call with its $request_id, as SlimFaas-Element-Id both
 to the receiver and in the answer, so the sender's and the receiver's
