@@ -262,7 +262,8 @@ def run_proxy_reference(peer, payload, concurrency, args, work, logs, used):
     calls answered per second, answer and arrival times, nginx's CPU."""
     os.makedirs(work, exist_ok=True)
     receiver = Receiver(peer, logs, "nginx")
-    proxy = nginx_proxy.NginxProxy(args.nginx, work, logs, free_port(used), receiver.port, os.cpu_count())
+    proxy = nginx_proxy.NginxProxy(args.nginx, work, logs, free_port(used), receiver.port, os.cpu_count(),
+                                   concurrency)
     try:
         try:
             proxy.start()

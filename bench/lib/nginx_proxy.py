@@ -32,57 +32,31 @@ def binary():
     return "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
 
 
-def config(directory, port, upstream_port, workers, error_log):
-    """scenario 1's proxy settings (bench/lib/servers.sh), for one upstream."""
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    return f"""{user}worker_processes {workers};
-daemon off;
-master_process on;
-pid {directory}/nginx.pid;
-error_log {error_log} warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    tcp_nodelay on;
-    keepalive_timeout 65s;
-    keepalive_requests 1000000;
-    client_body_temp_path {directory}/client_body;
-    proxy_temp_path {directory}/proxy;
-    fastcgi_temp_path {directory}/fastcgi;
-    uwsgi_temp_path {directory}/uwsgi;
-    scgi_temp_path {directory}/scgi;
-    upstream receiver {{
-        server 127.0.0.1:{upstream_port};
-        keepalive 1024;
-        keepalive_requests 1000000;
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        client_max_body_size 0;
-        client_body_buffer_size 1m;
-        location / {{
-            proxy_pass http://receiver;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header SlimFaas-Element-Id $request_id;
-            add_header SlimFaas-Element-Id $request_id always;
-            proxy_read_timeout 60s;
-        }}
-    }}
-}}
-"""
+SERVERS_SH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "servers.sh")
+
+
+def write_config(directory, port, upstream_port, workers, logs, clients):
+    """Scenario 1's nginx.conf (bench/lib/servers.sh, write_nginx_conf) for
+    the receiver, keeping an idle upstream connection per client and tagging
+    every call; returns its path."""
+    env = dict(os.environ, ECHO_PORT=str(upstream_port), NGINX_PORT=str(port), NGINX_WORKERS=str(workers),
+               LOG_DIR=logs, NGINX_UPSTREAM_KEEPALIVE=str(max(64, clients)),
+               NGINX_LOCATION_EXTRA="proxy_set_header SlimFaas-Element-Id $request_id; "
+                                    "add_header SlimFaas-Element-Id $request_id always;")
+    r = subprocess.run(["bash", "-c", 'source "$1" && write_nginx_conf "$2"', "bash", SERVERS_SH, directory],
+                       env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"cannot write nginx.conf: {r.stderr.strip()}")
+    return os.path.join(directory, "nginx.conf")
 
 
 class NginxProxy:
-    def __init__(self, nginx, work, logs, port, upstream_port, workers):
+    def __init__(self, nginx, work, logs, port, upstream_port, workers, clients):
         self.nginx, self.port = nginx, port
         self.directory = os.path.join(work, "nginx")
-        for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            os.makedirs(os.path.join(self.directory, sub), exist_ok=True)
+        os.makedirs(self.directory, exist_ok=True)
         self.error_log = os.path.join(logs, "nginx-error.log")
-        self.conf = os.path.join(self.directory, "nginx.conf")
-        with open(self.conf, "w") as f:
-            f.write(config(self.directory, port, upstream_port, workers, self.error_log))
+        self.conf = write_config(self.directory, port, upstream_port, workers, logs, clients)
         shutil.copy(self.conf, os.path.join(logs, "nginx.conf"))
         self.proc = None
 

@@ -56,6 +56,10 @@ start_echo() {
 #
 # NGINX_BUFFERING=off switches to streaming both ways (proxy_request_buffering
 # off, proxy_buffering off) instead of buffering whole bodies in memory.
+# NGINX_UPSTREAM_KEEPALIVE (64) idle upstream connections are kept: as many
+# as the clients' connections, or nginx closes and reopens the rest.
+# NGINX_LOCATION_EXTRA: more directives for the proxied location
+# (bench/lib/nginx_proxy.py tags calls with SlimFaas-Element-Id).
 write_nginx_conf() {
   local dir=$1 user_line="" buffering="on"
   [[ "${NGINX_BUFFERING:-on}" == off ]] && buffering="off"
@@ -90,7 +94,7 @@ http {
 
     upstream echo_upstream {
         server 127.0.0.1:$ECHO_PORT;
-        keepalive 64;
+        keepalive ${NGINX_UPSTREAM_KEEPALIVE:-64};
         keepalive_requests 1000000;
     }
 
@@ -110,6 +114,7 @@ http {
             proxy_read_timeout 60s;
             proxy_request_buffering $buffering;
             proxy_buffering $buffering;
+            ${NGINX_LOCATION_EXTRA:-}
         }
     }
 }
