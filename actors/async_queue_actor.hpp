@@ -68,6 +68,7 @@ struct AsyncQueueSetup {
   AsyncQueueMetrics metrics;
   std::uint32_t max_take = 64;                      // items per take
   std::chrono::milliseconds blob_timeout{5000};     // reading a side-stored body from a node
+  std::size_t idle_connections = 64;                // kept per replica at least (0: none)
 };
 
 caf::actor spawn_async_queue(caf::actor_system& system, AsyncQueueSetup setup);
@@ -81,9 +82,19 @@ struct AsyncQueues {
   void stop();
 };
 
+// How a node delivers async calls.
+struct AsyncDeliveryOptions {
+  std::chrono::milliseconds blob_timeout{5000};  // reading a side-stored body from a node
+  // Keep-alive connections to a replica kept between attempts
+  // (--upstream-idle-connections): at least this many, and as many as the
+  // function's caps let run on one replica; 0 keeps none.
+  std::size_t idle_connections_per_replica = 64;
+  std::chrono::milliseconds idle_connection_timeout{30'000};
+};
+
 AsyncQueues start_async_queues(caf::actor_system& system, const FunctionTable& functions,
                                const std::vector<k8s::FunctionDefinition>& definitions, caf::actor slimdata,
-                               net::metrics::Registry& registry, std::chrono::milliseconds blob_timeout,
+                               net::metrics::Registry& registry, const AsyncDeliveryOptions& options,
                                caf::actor inspector);
 
 }  // namespace slimfaas::actors

@@ -190,9 +190,14 @@ int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> back
   // Async calls (they live in SlimData): one queue actor per function,
   // delivering while this node leads.
   actors::AsyncQueues async_queues;
-  if (slimdata)
-    async_queues = actors::start_async_queues(system, *table, backend->functions(), slimdata, registry,
-                                              std::chrono::milliseconds(config.slimdata_request_timeout_ms), inspector);
+  if (slimdata) {
+    actors::AsyncDeliveryOptions delivery;
+    delivery.blob_timeout = std::chrono::milliseconds(config.slimdata_request_timeout_ms);
+    delivery.idle_connections_per_replica = config.server.limits.upstream_idle_per_replica;
+    delivery.idle_connection_timeout = config.server.limits.upstream_idle_timeout;
+    async_queues = actors::start_async_queues(system, *table, backend->functions(), slimdata, registry, delivery,
+                                              inspector);
+  }
   // Replica changes (a process ready, crashed, stopped) reach the function's
   // actor at once; it updates its board and tells the scaler.
   backend->set_listener([table, on_replicas = hooks.on_replicas](const std::string& function,

@@ -12,6 +12,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <algorithm>
 #include <array>
 #include <optional>
 #include <thread>
@@ -32,11 +33,16 @@ namespace {
 // A response body is read and dropped: async delivery needs the status only.
 constexpr std::uint64_t kMaxResponseBody = 64ull << 20;
 
-ServerLimits pool_limits(std::size_t max_idle_per_host) {
+ServerLimits pool_limits(std::size_t max_idle_per_host, std::chrono::milliseconds idle_timeout) {
   ServerLimits limits;
   limits.upstream_idle_per_replica = max_idle_per_host;
+  limits.upstream_idle_timeout = idle_timeout;
   return limits;
 }
+
+// Idle connections nobody takes again are closed by a sweep, at most this
+// far apart (a connection is also checked when it is taken).
+constexpr std::chrono::milliseconds kMaxSweepInterval{5'000};
 
 }  // namespace
 
@@ -47,11 +53,22 @@ struct HttpClient::Impl {
   asio::executor_work_guard<asio::io_context::executor_type> guard = asio::make_work_guard(io);
   const ServerLimits limits;
   UpstreamPool pool;  // touched on the client's thread only
+  asio::steady_timer sweep_timer{io};
   std::thread thread;
 
-  explicit Impl(std::size_t max_idle_per_host)
-      : limits(pool_limits(max_idle_per_host)), pool(io.get_executor(), limits) {
+  Impl(std::size_t max_idle_per_host, std::chrono::milliseconds idle_timeout)
+      : limits(pool_limits(max_idle_per_host, idle_timeout)), pool(io.get_executor(), limits) {
+    schedule_sweep();
     thread = std::thread([this] { io.run(); });
+  }
+
+  void schedule_sweep() {
+    sweep_timer.expires_after(std::clamp(limits.upstream_idle_timeout / 2, std::chrono::milliseconds(10), kMaxSweepInterval));
+    sweep_timer.async_wait([this](beast::error_code ec) {
+      if (ec) return;
+      pool.prune(Clock::now());
+      schedule_sweep();
+    });
   }
 
   // A new connection, given up at the request's deadline.
@@ -137,7 +154,7 @@ struct HttpClient::Impl {
       out.status = parser.get().result_int();
       if (parser.get().keep_alive() && buffer.size() == 0) {
         stream.expires_never();
-        pool.give_back(request.host, request.port, stream.release_socket());
+        pool.give_back(request.host, request.port, stream.release_socket(), request.keep_idle);
       }
       break;
     }
@@ -146,7 +163,8 @@ struct HttpClient::Impl {
   }
 };
 
-HttpClient::HttpClient(std::size_t max_idle_per_host) : impl_(std::make_unique<Impl>(max_idle_per_host)) {}
+HttpClient::HttpClient(std::size_t max_idle_per_host, std::chrono::milliseconds idle_timeout)
+    : impl_(std::make_unique<Impl>(max_idle_per_host, idle_timeout)) {}
 
 HttpClient::~HttpClient() { stop(); }
 

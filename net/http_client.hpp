@@ -24,6 +24,11 @@ struct ClientRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // Host and Content-Length are set here
   std::string body;
   std::chrono::milliseconds timeout{30'000};  // the whole exchange, connect included
+  // Idle keep-alive connections to host:port the client may keep after this
+  // exchange (0: the client's own limit). A caller that runs up to N
+  // requests at once to one host sets N, so that each wave reuses the last
+  // one's connections instead of closing all but a few and dialing again.
+  std::size_t keep_idle = 0;
 };
 
 struct ClientResponse {
@@ -43,8 +48,10 @@ class HttpClient {
  public:
   using Done = std::function<void(ClientResponse)>;
 
-  // Starts the client's thread.
-  explicit HttpClient(std::size_t max_idle_per_host = 64);
+  // Starts the client's thread. Idle connections are closed after
+  // `idle_timeout` (and when found dead on reuse).
+  explicit HttpClient(std::size_t max_idle_per_host = 64,
+                      std::chrono::milliseconds idle_timeout = std::chrono::milliseconds(30'000));
   // Stops the thread; requests still running complete with Error::io.
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;

@@ -76,9 +76,9 @@ asio::awaitable<void> UpstreamPool::connect(const std::string& host, std::uint16
   }
 }
 
-void UpstreamPool::give_back(const std::string& host, std::uint16_t port, Socket socket) {
+void UpstreamPool::give_back(const std::string& host, std::uint16_t port, Socket socket, std::size_t keep) {
   auto& list = idle_[key(host, port)];
-  if (list.size() >= limits_.upstream_idle_per_replica) {
+  if (list.size() >= (keep ? keep : limits_.upstream_idle_per_replica)) {
     boost::system::error_code ignored;
     socket.close(ignored);
     return;

@@ -31,8 +31,10 @@ class UpstreamPool {
   boost::asio::awaitable<void> connect(const std::string& host, std::uint16_t port, Socket& socket,
                                        boost::system::error_code& ec);
 
-  // Returns a connection whose last exchange ended cleanly.
-  void give_back(const std::string& host, std::uint16_t port, Socket socket);
+  // Returns a connection whose last exchange ended cleanly. It is kept while
+  // fewer than `keep` connections to host:port are idle (0: the configured
+  // upstream_idle_per_replica), else closed.
+  void give_back(const std::string& host, std::uint16_t port, Socket socket, std::size_t keep = 0);
 
   // Closes connections idle for longer than the limit.
   void prune(Clock::time_point now);

@@ -1,7 +1,7 @@
 // echo: the test double and benchmark upstream for SlimFaas. Tests drive it
 // through the proxy and then read /stats to see what actually reached the
-// function (arrival order, concurrency, cancellations), so the hot path stays
-// allocation-light and silent.
+// function (arrival order, concurrency, cancellations, connections), so the
+// hot path stays allocation-light and silent.
 #include "common/http_function.hpp"
 
 #include <nlohmann/json.hpp>
@@ -9,9 +9,11 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -34,9 +36,10 @@ class Stats {
     std::uint64_t epoch;
   };
 
-  Ticket arrive(const std::optional<std::string>& id) {
+  Ticket arrive(const std::optional<std::string>& id, std::uint64_t connection) {
     std::lock_guard lock(mutex_);
     ++requests_;
+    connections_.insert(connection);
     ++in_flight_;
     max_in_flight_ = std::max(max_in_flight_, in_flight_);
     if (id) arrivals_.push_back(*id);
@@ -50,6 +53,7 @@ class Stats {
     std::lock_guard lock(mutex_);
     ++epoch_;
     requests_ = in_flight_ = max_in_flight_ = completed_ = cancelled_ = 0;
+    connections_.clear();
     std::vector<std::string>().swap(arrivals_);  // give the memory back too
   }
 
@@ -57,7 +61,8 @@ class Stats {
     std::lock_guard lock(mutex_);
     return json{{"requests", requests_},           {"in_flight", in_flight_},
                 {"max_in_flight", max_in_flight_}, {"completed", completed_},
-                {"cancelled", cancelled_},         {"arrivals", arrivals_}}
+                {"cancelled", cancelled_},         {"connections", connections_.size()},
+                {"arrivals", arrivals_}}
         .dump();
   }
 
@@ -76,6 +81,7 @@ class Stats {
   std::uint64_t max_in_flight_ = 0;
   std::uint64_t completed_ = 0;
   std::uint64_t cancelled_ = 0;
+  std::unordered_set<std::uint64_t> connections_;  // that carried counted requests
   std::vector<std::string> arrivals_;
 };
 
@@ -163,12 +169,22 @@ void stream_pattern(Exchange& exchange, std::string_view count_text, bool chunke
   });
 }
 
+// /sleep/<ms>: answers after ms; /sleep-until/<unix ms>: at that wall-clock
+// time (at once if it is past), so that calls that arrived apart answer
+// together.
 void sleep_then_reply(Exchange& exchange, Stats& stats, Stats::Ticket ticket, std::string_view ms_text,
-                      std::optional<std::string> id) {
-  const auto ms = parse_u64(ms_text);
+                      bool until, std::optional<std::string> id) {
+  auto ms = parse_u64(ms_text);
+  if (ms && until) {
+    const auto now = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                    std::chrono::system_clock::now().time_since_epoch())
+                                                    .count());
+    ms = *ms > now ? *ms - now : 0;
+  }
   if (!ms || *ms > kMaxSleepMs) {
     stats.complete(ticket);
-    return exchange.respond(bad_request("sleep must be an integer number of milliseconds up to 3600000"));
+    return exchange.respond(bad_request(until ? "sleep-until must be a time in unix milliseconds at most an hour ahead"
+                                              : "sleep must be an integer number of milliseconds up to 3600000"));
   }
   exchange.wait_then(std::chrono::milliseconds(*ms),
                      [&stats, ticket, ms = *ms, id = std::move(id).value_or("")](Exchange done, Exchange::WaitOutcome outcome) {
@@ -204,9 +220,11 @@ void handle(Exchange exchange, Stats& stats) {
   }
 
   auto id = query_param(exchange.query(), "id");
-  const auto ticket = stats.arrive(id);
+  const auto ticket = stats.arrive(id, exchange.connection());
 
-  if (auto ms = single_segment_after(path, "/sleep")) return sleep_then_reply(exchange, stats, ticket, *ms, std::move(id));
+  if (auto ms = single_segment_after(path, "/sleep")) return sleep_then_reply(exchange, stats, ticket, *ms, false, std::move(id));
+  if (auto at = single_segment_after(path, "/sleep-until"))
+    return sleep_then_reply(exchange, stats, ticket, *at, true, std::move(id));
 
   // Counted before the response is handed off, so a client that reads /stats
   // right after its response always sees its own request completed.

@@ -468,6 +468,33 @@ TEST_CASE("async delivery respects NumberParallelRequest and the per pod cap", "
   CHECK(echo_stats(whole)["completed"].get<int>() == n);
 }
 
+TEST_CASE("async delivery keeps a connection per slot between waves, above the configured pool",
+          "[integration][async]") {
+  // 8 slots on one replica, nodes configured to keep 2 idle connections per
+  // replica. A first wave of 8 calls all answer at the same instant, a
+  // second wave of 8 waits for their slots. The function sees 8 connections
+  // in all: the second wave reuses the first one's. Keeping only the
+  // configured 2 would close 6 as the first wave ends and dial them again.
+  constexpr int kSlots = 8;
+  auto echo = start_echo();
+  Cluster cluster(functions_json({function("wide", {echo.url()}, kSlots, kSlots, async_configuration(10, {1}, {503}))}),
+                  {"--upstream-idle-connections", "2"});
+  REQUIRE(cluster.wait_leader().has_value());
+  INFO(cluster.logs());
+
+  const auto together = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            (std::chrono::system_clock::now() + 2s).time_since_epoch())
+                            .count();
+  for (int i = 0; i < 2 * kSlots; ++i) {
+    const std::string path = i < kSlots ? "/sleep-until/" + std::to_string(together) : "/sleep/10";
+    REQUIRE(post_async(cluster.port_for(static_cast<std::size_t>(i)), "wide", path + "?id=" + std::to_string(i)).status == 202);
+  }
+  REQUIRE(wait_until([&] { return echo_stats(echo)["completed"].get<int>() >= 2 * kSlots; }, 60s, 20ms));
+  const auto stats = echo_stats(echo);
+  CHECK(stats["max_in_flight"].get<int>() == kSlots);
+  CHECK(stats["connections"].get<int>() == kSlots);
+}
+
 TEST_CASE("an item taken ahead that waits too long for a slot is given back untried", "[integration][async]") {
   Recorder recorder(status_from_target);
   // Parallelism 1; HttpTimeout 30 s: an item taken ahead may wait 10 s for

@@ -264,11 +264,30 @@ TEST_CASE("echo stats count in-flight - max - arrivals and reset", "[integration
   CHECK(stats["completed"] == 2);
   CHECK(stats["in_flight"] == 0);
   CHECK(stats["arrivals"] == nlohmann::json::array({"a", "b"}));
+  CHECK(stats["connections"] == 2);  // one each: the calls overlapped
   REQUIRE(echo_reset(echo));
   auto after = echo_stats(echo);
   CHECK(after["requests"] == 0);
+  CHECK(after["connections"] == 0);
   CHECK(after["max_in_flight"] == 0);
   CHECK(after["arrivals"].empty());
+}
+
+TEST_CASE("echo /sleep-until answers at a wall-clock time, at once when it is past", "[integration][harness][echo]") {
+  auto echo = start_echo();
+  const auto unix_ms = [](std::chrono::system_clock::duration ahead) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                              (std::chrono::system_clock::now() + ahead).time_since_epoch())
+                              .count());
+  };
+  auto later = http_get(echo.url("/sleep-until/" + unix_ms(600ms)));
+  REQUIRE(later.status == 200);
+  CHECK(later.elapsed >= 400ms);
+  auto past = http_get(echo.url("/sleep-until/" + unix_ms(-5s)));
+  REQUIRE(past.status == 200);
+  CHECK(nlohmann::json::parse(past.body)["slept_ms"] == 0);
+  CHECK(http_get(echo.url("/sleep-until/soon")).status == 400);
+  CHECK(http_get(echo.url("/sleep-until/" + unix_ms(2h))).status == 400);
 }
 
 TEST_CASE("raw_request sends exact bytes and parses the reply", "[integration][harness][echo]") {

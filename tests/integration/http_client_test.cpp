@@ -11,6 +11,7 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -90,6 +91,7 @@ class ScriptedServer {
     acceptor_.join();
     {
       std::lock_guard lock(mutex_);
+      arrived_.notify_all();
       for (int fd : open_) ::shutdown(fd, SHUT_RDWR);
     }
     for (auto& t : connections_) t.join();
@@ -97,6 +99,16 @@ class ScriptedServer {
 
   std::uint16_t port() const { return static_cast<std::uint16_t>(port_); }
   int connections() const { return accepted_.load(); }
+  std::size_t open_connections() const {
+    std::lock_guard lock(mutex_);
+    return open_.size();
+  }
+  // Answers nothing until `count` requests have arrived in all (so that
+  // many are in flight at once, each on a connection of its own).
+  void hold_answers_until(std::size_t count) {
+    std::lock_guard lock(mutex_);
+    hold_until_ = count;
+  }
   std::vector<Received> received() const {
     std::lock_guard lock(mutex_);
     return received_;
@@ -148,6 +160,11 @@ class ScriptedServer {
         received_.push_back(request);
         reply = script_(request);
       }
+      {
+        std::unique_lock lock(mutex_);
+        arrived_.notify_all();
+        arrived_.wait(lock, [this] { return stopping_ || received_.size() >= hold_until_; });
+      }
       if (reply.silent) {
         // Hold the connection until the server stops.
         while (!stopping_ && ::recv(fd, chunk, sizeof chunk, 0) > 0) {
@@ -166,6 +183,8 @@ class ScriptedServer {
   std::atomic<int> accepted_{0};
   std::thread acceptor_;
   mutable std::mutex mutex_;
+  std::condition_variable arrived_;
+  std::size_t hold_until_ = 0;
   std::vector<int> open_;
   std::vector<std::thread> connections_;
   std::vector<Received> received_;
@@ -352,6 +371,61 @@ TEST_CASE("requests sent together all complete, each with its own answer") {
     CHECK(response.status == static_cast<unsigned>(200 + i % 60));
   }
   CHECK(server.received().size() == 50);
+}
+
+// Sends `count` requests at once and waits for every answer, all 200.
+void send_together(HttpClient& client, std::uint16_t port, int count, std::size_t keep_idle) {
+  std::vector<std::future<ClientResponse>> answers;
+  for (int i = 0; i < count; ++i) {
+    auto done = std::make_shared<std::promise<ClientResponse>>();
+    answers.push_back(done->get_future());
+    auto request = request_to(port, "POST", "/w", "x");
+    request.keep_idle = keep_idle;
+    client.send(std::move(request), [done](ClientResponse r) { done->set_value(std::move(r)); });
+  }
+  for (auto& answer : answers) {
+    REQUIRE(answer.wait_for(30s) == std::future_status::ready);
+    const auto response = answer.get();
+    REQUIRE(response.error == ClientResponse::Error::none);
+    CHECK(response.status == 200);
+  }
+}
+
+TEST_CASE("a request's keep_idle keeps that many connections for the next wave") {
+  // Two waves of 8 requests in flight at once (the server answers none of a
+  // wave before all 8 arrived, so each needs a connection of its own).
+  constexpr int kWave = 8;
+  ScriptedServer server([](const Received&) { return ok(); });
+  HttpClient client(/*max_idle_per_host=*/2);
+
+  SECTION("keep_idle 8: the second wave reuses the first one's connections") {
+    server.hold_answers_until(kWave);
+    send_together(client, server.port(), kWave, kWave);
+    CHECK(server.connections() == kWave);
+    server.hold_answers_until(2 * kWave);
+    send_together(client, server.port(), kWave, kWave);
+    CHECK(server.connections() == kWave);
+  }
+  SECTION("no keep_idle: the client's own limit (2) keeps 2, the other 6 are dialed again") {
+    server.hold_answers_until(kWave);
+    send_together(client, server.port(), kWave, 0);
+    CHECK(server.connections() == kWave);
+    server.hold_answers_until(2 * kWave);
+    send_together(client, server.port(), kWave, 0);
+    CHECK(server.connections() == 2 * kWave - 2);
+  }
+  CHECK(server.received().size() == 2 * kWave);
+}
+
+TEST_CASE("idle connections are closed after the client's idle timeout") {
+  ScriptedServer server([](const Received&) { return ok(); });
+  HttpClient client(/*max_idle_per_host=*/64, /*idle_timeout=*/100ms);
+  send_in_turn(client, server.port(), 1);
+  // The client's sweep (every few seconds) closes it: the server reads EOF
+  // and its connection thread ends.
+  REQUIRE(it::wait_until([&] { return server.open_connections() == 0; }, 30s));
+  send_in_turn(client, server.port(), 1);
+  CHECK(server.connections() == 2);
 }
 
 TEST_CASE("framing headers are the client's own: Host, Content-Length, Transfer-Encoding, Connection") {

@@ -75,8 +75,9 @@ bool is_http_parse_error(const beast::error_code& ec) {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, const Handler& handler)
-      : socket_(std::move(socket)),
+  Session(tcp::socket&& socket, const Handler& handler, std::uint64_t number)
+      : number_(number),
+        socket_(std::move(socket)),
         handler_(handler),
         idle_timer_(socket_.get_executor()),
         timer_(socket_.get_executor()) {}
@@ -364,6 +365,7 @@ class Session : public std::enable_shared_from_this<Session> {
     socket_.close(ignored);
   }
 
+  const std::uint64_t number_;  // in accept order
   tcp::socket socket_;
   beast::flat_buffer buffer_;
   const Handler& handler_;
@@ -403,6 +405,7 @@ Exchange::Exchange(std::shared_ptr<Session> session) noexcept : session_(std::mo
 Request& Exchange::request() noexcept { return session_->request_; }
 std::string_view Exchange::path() const noexcept { return session_->path_; }
 std::string_view Exchange::query() const noexcept { return session_->query_; }
+std::uint64_t Exchange::connection() const noexcept { return session_->number_; }
 
 void Exchange::respond(Response&& response) { session_->respond(std::move(response)); }
 
@@ -444,13 +447,14 @@ class Listener : public std::enable_shared_from_this<Listener> {
     // requests should never wait on Nagle + delayed ACK.
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    std::make_shared<Session>(std::move(socket), handler_)->start();
+    std::make_shared<Session>(std::move(socket), handler_, ++accepted_)->start();
     accept();
   }
 
   net::io_context& ioc_;
   tcp::acceptor acceptor_;
   const Handler& handler_;
+  std::uint64_t accepted_ = 0;  // on_accept runs one at a time
   net::steady_timer backoff_;
 };
 

@@ -48,6 +48,8 @@ class Exchange {
   // The target split at '?': routes match on path(), never on the query.
   std::string_view path() const noexcept;
   std::string_view query() const noexcept;
+  // The connection this request came on: 1, 2, ... in accept order.
+  std::uint64_t connection() const noexcept;
 
   // Version and keep-alive are filled in from the request; Content-Length is
   // computed here, so callers only set status, headers and body.
