@@ -241,17 +241,12 @@ void send_attempt(Self self, store::TakenItem& item, net::Admission admission) {
   out.headers.emplace_back("Slimfaas-Last-Try", async::is_last_try(s.setup.policy, item.try_number) ? "true" : "false");
   out.body = std::move(request.body);
   out.timeout = async::attempt_timeout(s.setup.policy);
-  // As many connections as the caps let run at once on one replica stay
-  // open between attempts (never fewer than configured; none if that is
-  // 0): with the configured number only, a function at a higher parallelism
-  // had most of its connections closed after each wave and dialed again (at
-  // parallelism 256 with 64, about 600 new connections a second on a busy
-  // leader).
-  if (s.setup.idle_connections > 0) {
-    const auto& board = *s.setup.handle.board;
-    const auto per_replica = static_cast<std::size_t>(std::max(1, std::min(board.parallel(), board.per_pod())));
-    out.keep_idle = std::max(s.setup.idle_connections, per_replica);
-  }
+  // As many connections as the caps let run at once on the replica stay
+  // open between attempts: with the configured number only, a function at
+  // a higher parallelism had most of its connections closed after each
+  // wave and dialed again (at parallelism 256 with 64, about 600 new
+  // connections a second on a busy leader).
+  out.parallel_per_host = admission.replica_parallel;
   const auto generation = s.generation;
   if (item.attachment.empty()) return deliver(self, generation, id, std::move(out));
   // A side-stored body: read from this node, else from a peer (a new leader
@@ -721,7 +716,6 @@ AsyncQueues start_async_queues(caf::actor_system& system, const FunctionTable& f
     setup.client = queues.client;
     setup.metrics = metrics(definition.name);
     setup.blob_timeout = options.blob_timeout;
-    setup.idle_connections = options.idle_connections_per_replica;
     auto actor = spawn_async_queue(system, std::move(setup));
     register_actor(inspector, "queue", definition.name, actor);
     queues.actors.push_back(std::move(actor));

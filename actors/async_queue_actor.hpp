@@ -68,7 +68,6 @@ struct AsyncQueueSetup {
   AsyncQueueMetrics metrics;
   std::uint32_t max_take = 64;                      // items per take
   std::chrono::milliseconds blob_timeout{5000};     // reading a side-stored body from a node
-  std::size_t idle_connections = 64;                // kept per replica at least (0: none)
 };
 
 caf::actor spawn_async_queue(caf::actor_system& system, AsyncQueueSetup setup);

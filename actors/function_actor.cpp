@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "actors/mailbox_size.hpp"
 #include "actors/messages.hpp"
 
@@ -292,6 +294,8 @@ net::Admission grant_admission(const FunctionHandle& function, std::shared_ptr<R
   a.host = replica->host;
   a.port = replica->port;
   a.replica = replica->name;
+  const auto& board = *function.board;
+  a.replica_parallel = static_cast<std::size_t>(std::max(1, std::min(board.parallel(), board.per_pod())));
   a.deadline = deadline;
   a.slot = std::make_shared<SlotLease>(function.board, std::move(replica), function.actor);
   return a;

@@ -33,6 +33,9 @@ struct Admission {
   std::string host;
   std::uint16_t port = 0;
   std::string replica;  // replica name, for logs
+  // The most calls the function's caps let this replica run at once: the
+  // upstream pool keeps that many idle connections to it between calls.
+  std::size_t replica_parallel = 0;
   std::chrono::steady_clock::time_point deadline{};
   // Holds the slot while the call runs; dropping it frees the slot.
   std::shared_ptr<void> slot;

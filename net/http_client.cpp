@@ -154,7 +154,7 @@ struct HttpClient::Impl {
       out.status = parser.get().result_int();
       if (parser.get().keep_alive() && buffer.size() == 0) {
         stream.expires_never();
-        pool.give_back(request.host, request.port, stream.release_socket(), request.keep_idle);
+        pool.give_back(request.host, request.port, stream.release_socket(), request.parallel_per_host);
       }
       break;
     }

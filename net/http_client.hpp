@@ -24,11 +24,11 @@ struct ClientRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // Host and Content-Length are set here
   std::string body;
   std::chrono::milliseconds timeout{30'000};  // the whole exchange, connect included
-  // Idle keep-alive connections to host:port the client may keep after this
-  // exchange (0: the client's own limit). A caller that runs up to N
-  // requests at once to one host sets N, so that each wave reuses the last
-  // one's connections instead of closing all but a few and dialing again.
-  std::size_t keep_idle = 0;
+  // The most requests the caller may run at once to host:port (0: not
+  // said). The client keeps that many idle connections to it (at least its
+  // own limit; none if that is 0), so that each wave reuses the last one's
+  // connections instead of closing all but a few and dialing again.
+  std::size_t parallel_per_host = 0;
 };
 
 struct ClientResponse {

@@ -582,7 +582,7 @@ asio::awaitable<bool> Session::proxy(HeaderParser& header_parser, const Route& r
                         upstream_buffer.size() == 0;
   upstream_ = nullptr;
   if (reusable) {
-    worker_.pool().give_back(admission.host, admission.port, std::move(upstream));
+    worker_.pool().give_back(admission.host, admission.port, std::move(upstream), admission.replica_parallel);
   } else {
     beast::error_code ignored;
     upstream.close(ignored);

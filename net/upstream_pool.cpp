@@ -2,6 +2,8 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -76,9 +78,11 @@ asio::awaitable<void> UpstreamPool::connect(const std::string& host, std::uint16
   }
 }
 
-void UpstreamPool::give_back(const std::string& host, std::uint16_t port, Socket socket, std::size_t keep) {
+void UpstreamPool::give_back(const std::string& host, std::uint16_t port, Socket socket, std::size_t parallel) {
+  const std::size_t configured = limits_.upstream_idle_per_replica;
+  const std::size_t keep = configured == 0 ? 0 : std::max(configured, parallel);
   auto& list = idle_[key(host, port)];
-  if (list.size() >= (keep ? keep : limits_.upstream_idle_per_replica)) {
+  if (list.size() >= keep) {
     boost::system::error_code ignored;
     socket.close(ignored);
     return;

@@ -32,9 +32,11 @@ class UpstreamPool {
                                        boost::system::error_code& ec);
 
   // Returns a connection whose last exchange ended cleanly. It is kept while
-  // fewer than `keep` connections to host:port are idle (0: the configured
-  // upstream_idle_per_replica), else closed.
-  void give_back(const std::string& host, std::uint16_t port, Socket socket, std::size_t keep = 0);
+  // fewer connections to host:port are idle than the configured
+  // upstream_idle_per_replica, or than `parallel`, the most exchanges the
+  // caller may run at once with host:port (so that the next wave finds them
+  // all); else closed. A configured 0 keeps none.
+  void give_back(const std::string& host, std::uint16_t port, Socket socket, std::size_t parallel = 0);
 
   // Closes connections idle for longer than the limit.
   void prune(Clock::time_point now);

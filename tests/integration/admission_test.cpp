@@ -36,6 +36,33 @@ TEST_CASE("NumberParallelRequest caps the calls the function sees at once", "[in
   CHECK(stats["max_in_flight"] == 2);
 }
 
+TEST_CASE("sync calls keep a connection per slot between waves, above the configured pool", "[integration][admission]") {
+  // 8 slots on one replica, one I/O thread keeping 2 idle connections per
+  // replica: 16 calls at once, the first 8 answered at the same instant, the
+  // other 8 waiting for their slots. The function sees 8 connections in all:
+  // keeping only the configured 2 would close 6 as the first wave ends and
+  // dial them again for the second.
+  constexpr int kSlots = 8;
+  auto s = start_stack(echo_spec(kSlots, kSlots, 30),
+                       {{"SlimFaas__UpstreamIdleConnectionsPerReplica", "2"}, {"SlimFaas__IoThreads", "1"}});
+  REQUIRE(echo_reset(s.echo));
+  const auto together = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            (std::chrono::system_clock::now() + 2s).time_since_epoch())
+                            .count();
+  // The first wave is in flight before the second is sent, so that the
+  // second waits for slots.
+  auto first = in_thread([&] { return fire(kSlots, [&](int) { return s.fn("/sleep-until/" + std::to_string(together)); }); });
+  REQUIRE(wait_until([&] { return echo_stats(s.echo)["in_flight"].get<int>() == kSlots; }, 30s));
+  auto second = fire(kSlots, [&](int) { return s.fn("/sleep/10"); });
+  for (auto& r : first.get()) CHECK(r.status == 200);
+  for (auto& r : second) CHECK(r.status == 200);
+  auto stats = echo_stats(s.echo);
+  INFO(stats.dump());
+  CHECK(stats["completed"] == 2 * kSlots);
+  CHECK(stats["max_in_flight"] == kSlots);
+  CHECK(stats["connections"] == kSlots);
+}
+
 TEST_CASE("NumberParallelRequestPerPod caps each replica while the function uses both", "[integration][admission]") {
   auto a = start_echo();
   auto b = start_echo();

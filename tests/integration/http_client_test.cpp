@@ -374,13 +374,13 @@ TEST_CASE("requests sent together all complete, each with its own answer") {
 }
 
 // Sends `count` requests at once and waits for every answer, all 200.
-void send_together(HttpClient& client, std::uint16_t port, int count, std::size_t keep_idle) {
+void send_together(HttpClient& client, std::uint16_t port, int count, std::size_t parallel_per_host) {
   std::vector<std::future<ClientResponse>> answers;
   for (int i = 0; i < count; ++i) {
     auto done = std::make_shared<std::promise<ClientResponse>>();
     answers.push_back(done->get_future());
     auto request = request_to(port, "POST", "/w", "x");
-    request.keep_idle = keep_idle;
+    request.parallel_per_host = parallel_per_host;
     client.send(std::move(request), [done](ClientResponse r) { done->set_value(std::move(r)); });
   }
   for (auto& answer : answers) {
@@ -391,14 +391,14 @@ void send_together(HttpClient& client, std::uint16_t port, int count, std::size_
   }
 }
 
-TEST_CASE("a request's keep_idle keeps that many connections for the next wave") {
+TEST_CASE("a request's parallel_per_host keeps that many connections for the next wave") {
   // Two waves of 8 requests in flight at once (the server answers none of a
   // wave before all 8 arrived, so each needs a connection of its own).
   constexpr int kWave = 8;
   ScriptedServer server([](const Received&) { return ok(); });
   HttpClient client(/*max_idle_per_host=*/2);
 
-  SECTION("keep_idle 8: the second wave reuses the first one's connections") {
+  SECTION("parallel_per_host 8: the second wave reuses the first one's connections") {
     server.hold_answers_until(kWave);
     send_together(client, server.port(), kWave, kWave);
     CHECK(server.connections() == kWave);
@@ -406,7 +406,7 @@ TEST_CASE("a request's keep_idle keeps that many connections for the next wave")
     send_together(client, server.port(), kWave, kWave);
     CHECK(server.connections() == kWave);
   }
-  SECTION("no keep_idle: the client's own limit (2) keeps 2, the other 6 are dialed again") {
+  SECTION("not said: the client's own limit (2) keeps 2, the other 6 are dialed again") {
     server.hold_answers_until(kWave);
     send_together(client, server.port(), kWave, 0);
     CHECK(server.connections() == kWave);
@@ -415,6 +415,14 @@ TEST_CASE("a request's keep_idle keeps that many connections for the next wave")
     CHECK(server.connections() == 2 * kWave - 2);
   }
   CHECK(server.received().size() == 2 * kWave);
+}
+
+TEST_CASE("a client whose limit is 0 keeps no connection, whatever the request's parallel_per_host") {
+  ScriptedServer server([](const Received&) { return ok(); });
+  HttpClient client(/*max_idle_per_host=*/0);
+  send_together(client, server.port(), 4, 4);
+  send_together(client, server.port(), 4, 4);
+  CHECK(server.connections() == 8);
 }
 
 TEST_CASE("idle connections are closed after the client's idle timeout") {
