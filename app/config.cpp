@@ -235,7 +235,7 @@ const std::vector<Setting>& settings() {
          c.max_waiting_per_function = static_cast<std::size_t>(parse_int("max-waiting-requests-per-function", v, 0, 10'000'000));
        }},
       {"upstream-idle-connections", {"SlimFaas__UpstreamIdleConnectionsPerReplica"}, "64",
-       "keep-alive connections kept per replica and I/O thread",
+       "idle keep-alive connections kept per replica and I/O thread: at least this many, more when a function's caps let more calls run on a replica at once (0: none)",
        [](NodeConfig& c, const std::string& v) {
          c.server.limits.upstream_idle_per_replica = static_cast<std::size_t>(parse_int("upstream-idle-connections", v, 0, 100000));
        }},
