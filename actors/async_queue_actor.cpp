@@ -10,6 +10,7 @@
 #include <set>
 
 #include "actors/async_item.hpp"
+#include "actors/attempt_inbox.hpp"
 #include "actors/async_policy.hpp"
 #include "actors/blob_actor.hpp"
 #include "actors/inspector_actor.hpp"
@@ -27,7 +28,7 @@ namespace cmd = store::commands;
 namespace qry = store::queries;
 namespace res = store::results;
 
-using attempt_atom = caf::atom_constant<caf::atom("attempt")>;
+using attempts_atom = caf::atom_constant<caf::atom("attempts")>;
 using cb_wait_atom = caf::atom_constant<caf::atom("cbwait")>;
 using commit_atom = caf::atom_constant<caf::atom("commit")>;
 using start_atom = caf::atom_constant<caf::atom("start")>;
@@ -90,6 +91,10 @@ struct QueueState {
   store::QueueStatus last_status;
   std::uint64_t delivered = 0, failed = 0, retried = 0, takes = 0, reads = 0, outcome_entries = 0;
   std::uint64_t taken_ahead = 0, given_back = 0;
+  std::shared_ptr<AttemptInbox> inbox = std::make_shared<AttemptInbox>();
+  std::vector<AttemptResult> results;  // the batch being handled (its capacity is kept)
+  bool handling_results = false;       // finish() and commit() leave the pump and the proposal to the batch's end
+  std::uint64_t result_batches = 0;
 };
 
 using Self = caf::stateful_actor<QueueState>*;
@@ -156,7 +161,7 @@ void flush_outcomes(Self self) {
 
 void commit(Self self, std::string command) {
   self->state.outcomes.push_back(std::move(command));
-  flush_outcomes(self);
+  if (!self->state.handling_results) flush_outcomes(self);  // else once the batch is handled
 }
 
 void finish(Self self, ElementId id, const async::Decision& decision) {
@@ -195,7 +200,7 @@ void finish(Self self, ElementId id, const async::Decision& decision) {
       break;  // not an end
   }
   attempt.slot.reset();  // the slot is free: the next element may go
-  pump(self);
+  if (!s.handling_results) pump(self);
 }
 
 void on_attempt(Self self, std::uint64_t generation, ElementId id, std::uint8_t error, unsigned status,
@@ -203,10 +208,26 @@ void on_attempt(Self self, std::uint64_t generation, ElementId id, std::uint8_t 
 
 void deliver(Self self, std::uint64_t generation, ElementId id, net::ClientRequest out) {
   auto me = caf::actor_cast<caf::actor>(self);
-  self->state.setup.client->send(std::move(out), [me, generation, id](net::ClientResponse r) {
-    caf::anon_send(me, attempt_atom::value, generation, id, static_cast<std::uint8_t>(r.error), r.status,
-                   static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(r.elapsed).count()));
+  self->state.setup.client->send(std::move(out), [me, inbox = self->state.inbox, generation, id](net::ClientResponse r) {
+    AttemptResult result{generation, id, static_cast<std::uint8_t>(r.error), r.status,
+                         std::chrono::duration_cast<std::chrono::microseconds>(r.elapsed).count()};
+    if (inbox->put(result)) caf::anon_send(me, attempts_atom::value);
   });
+}
+
+// Every result the inbox holds; then their outcomes go out in one entry
+// (unless one is being committed: they join the next) and one pump fills
+// all the slots they freed.
+void on_attempts(Self self) {
+  auto& s = self->state;
+  s.results = s.inbox->take(std::move(s.results));
+  if (s.results.empty()) return;
+  ++s.result_batches;
+  s.handling_results = true;
+  for (const auto& r : s.results) on_attempt(self, r.generation, r.id, r.error, r.status, r.elapsed_us);
+  s.handling_results = false;
+  flush_outcomes(self);
+  pump(self);
 }
 
 void send_attempt(Self self, store::TakenItem& item, net::Admission admission) {
@@ -597,6 +618,7 @@ json summary(Self self) {
           {"taken_ahead", s.taken_ahead},
           {"given_back", s.given_back},
           {"outcome_entries", s.outcome_entries},
+          {"result_batches", s.result_batches},
           {"reads", s.reads}};
 }
 
@@ -627,8 +649,7 @@ caf::behavior queue_behavior(Self self, AsyncQueueSetup setup) {
         self->state.orphan_timer = false;
         pump(self);
       },
-      [=](attempt_atom, std::uint64_t generation, ElementId id, std::uint8_t error, unsigned status,
-          std::int64_t elapsed_us) { on_attempt(self, generation, id, error, status, elapsed_us); },
+      [=](attempts_atom) { on_attempts(self); },
       [=](cb_wait_atom, std::uint64_t generation, ElementId id, std::uint32_t try_number) {
         auto& s = self->state;
         if (generation != s.generation) return;
