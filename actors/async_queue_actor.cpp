@@ -10,8 +10,8 @@
 #include <set>
 
 #include "actors/async_item.hpp"
-#include "actors/attempt_inbox.hpp"
 #include "actors/async_policy.hpp"
+#include "actors/attempt_inbox.hpp"
 #include "actors/blob_actor.hpp"
 #include "actors/inspector_actor.hpp"
 #include "actors/mailbox_size.hpp"
@@ -223,9 +223,16 @@ void on_attempts(Self self) {
   s.results = s.inbox->take(std::move(s.results));
   if (s.results.empty()) return;
   ++s.result_batches;
-  s.handling_results = true;
-  for (const auto& r : s.results) on_attempt(self, r.generation, r.id, r.error, r.status, r.elapsed_us);
-  s.handling_results = false;
+  {
+    // Reset even if a handler throws: left set, it would hold every later
+    // outcome and pump back for good.
+    struct Batch {
+      bool& flag;
+      explicit Batch(bool& f) : flag(f) { flag = true; }
+      ~Batch() { flag = false; }
+    } batch(s.handling_results);
+    for (const auto& r : s.results) on_attempt(self, r.generation, r.id, r.error, r.status, r.elapsed_us);
+  }
   flush_outcomes(self);
   pump(self);
 }
