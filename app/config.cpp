@@ -150,7 +150,7 @@ const std::vector<Setting>& settings() {
          c.slimdata_request_timeout_ms = static_cast<int>(parse_int("slimdata-request-timeout-ms", v, 1, 600000));
        }},
       {"slimdata-snapshot-interval-entries", {"SlimData__SnapshotIntervalEntries"}, "10000",
-       "applied entries between two snapshots (log compaction)",
+       "applied entries (or 64 MiB of log) between two snapshots (log compaction)",
        [](NodeConfig& c, const std::string& v) {
          c.slimdata_snapshot_interval_entries =
              static_cast<int>(parse_int("slimdata-snapshot-interval-entries", v, 1, 100'000'000));

@@ -23,8 +23,15 @@ struct SnapshotProgress {
   std::size_t last_snapshot_bytes = 0;   // the last snapshot's size (0: none yet)
 };
 
+// However few its entries, a log this large since the last snapshot is
+// enough (with the growth rule above): an entry may carry many commands
+// (the leader merges a burst's small proposals into one), and counting
+// entries alone would let the log kept in memory grow by that factor.
+constexpr std::size_t kSnapshotLogBytes = 64u << 20;
+
 constexpr bool snapshot_due(const SnapshotProgress& progress, std::uint64_t min_entries) noexcept {
-  return progress.entries_since >= min_entries && progress.log_bytes_since >= progress.last_snapshot_bytes;
+  return (progress.entries_since >= min_entries || progress.log_bytes_since >= kSnapshotLogBytes) &&
+         progress.log_bytes_since >= progress.last_snapshot_bytes;
 }
 
 }  // namespace slimfaas::store

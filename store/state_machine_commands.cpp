@@ -139,6 +139,10 @@ std::string batch(const std::vector<std::string>& commands) {
   return std::move(w).take();
 }
 
+bool is_batch(std::string_view command) {
+  return !command.empty() && static_cast<Opcode>(command[0]) == Opcode::Batch;
+}
+
 }  // namespace commands
 
 namespace queries {

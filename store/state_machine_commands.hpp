@@ -149,6 +149,9 @@ std::string counter_add(std::string_view counter, std::int64_t delta);
 // replication and one apply instead of n.
 std::string batch(const std::vector<std::string>& commands);
 
+// Whether `command` is a batch (which may not go inside another one).
+bool is_batch(std::string_view command);
+
 }  // namespace commands
 
 namespace queries {

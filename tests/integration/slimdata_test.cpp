@@ -109,6 +109,62 @@ TEST_CASE("three nodes elect one leader and a write through a follower is readab
   CHECK(counter(*fj, "forwarded") >= 1);
 }
 
+// A burst of small writes goes into few log entries (the leader merges
+// the proposals of one burst), and every caller still gets its own
+// command's result: its own key back, its own value stored.
+TEST_CASE("concurrent writes share log entries and each caller gets its own result", "[integration][slimdata]") {
+  Cluster cluster;
+  cluster.start_all();
+  auto leader = cluster.wait_leader();
+  INFO(cluster.logs());
+  REQUIRE(leader.has_value());
+  REQUIRE(wait_until([&] { return cluster.all_connected_and_caught_up(); }, 60s, 50ms));
+
+  constexpr int kCallers = 32, kEach = 25;
+  std::mutex mu;
+  std::vector<std::string> problems;
+  std::vector<std::thread> callers;
+  for (int c = 0; c < kCallers; ++c) {
+    callers.emplace_back([&, c] {
+      for (int i = 0; i < kEach; ++i) {
+        const std::string id = "burst-" + std::to_string(c) + "-" + std::to_string(i);
+        // Half through the leader, half through a follower (forwarded, then
+        // merged on the leader all the same).
+        const int node = c % 2 == 0 ? *leader : (*leader == 1 ? 2 : 1);
+        auto r = data_set(cluster.node(node).http_port, id, "value of " + id);
+        if (r.status != 200 || r.json() != Json(id)) {
+          std::lock_guard lock(mu);
+          problems.push_back(id + ": " + r.describe());
+        }
+      }
+    });
+  }
+  for (auto& t : callers) t.join();
+  for (const auto& p : problems) UNSCOPED_INFO(p);
+  REQUIRE(problems.empty());
+
+  auto j = debug_raft(cluster.node(*leader).http_port);
+  REQUIRE(j.has_value());
+  INFO(j->dump());
+  const long long merged_entries = counter(*j, "merged_entries");
+  const long long merged_proposals = counter(*j, "merged_proposals");
+  CHECK(merged_entries >= 1);
+  CHECK(merged_proposals > merged_entries);  // at least one entry carried several calls
+  CHECK(merged_proposals <= kCallers * kEach);
+
+  for (auto& n : cluster.nodes()) {
+    REQUIRE(wait_until([&] { return data_get(n.http_port, "burst-31-24").status == 200; }, 30s, 20ms));
+    for (int c = 0; c < kCallers; c += 7)
+      for (int i = 0; i < kEach; i += 6) {
+        const std::string id = "burst-" + std::to_string(c) + "-" + std::to_string(i);
+        auto r = data_get(n.http_port, id);
+        INFO("node " << n.id << " " << id << ": " << r.describe());
+        CHECK(r.status == 200);
+        CHECK(r.body == "value of " + id);
+      }
+  }
+}
+
 // ------------------------------------------------------------------ b
 
 namespace {
