@@ -56,6 +56,19 @@ HttpResponse data_get(int http_port, const std::string& id, Ms timeout = 15s) {
 
 using Cluster = SlimDataCluster;
 
+// Starts the three nodes and waits for a leader and for every node to be
+// connected and caught up; returns the leader's id.
+std::optional<int> start_settled(Cluster& cluster) {
+  cluster.start_all();
+  auto leader = cluster.wait_leader();
+  UNSCOPED_INFO(cluster.logs());  // reported with the next assertion, should it fail
+  REQUIRE(leader.has_value());
+  const bool settled = wait_until([&] { return cluster.all_connected_and_caught_up(); }, 60s, 50ms);
+  UNSCOPED_INFO(cluster.logs());
+  REQUIRE(settled);
+  return leader;
+}
+
 }  // namespace
 
 // ------------------------------------------------------------------ a
@@ -63,11 +76,8 @@ using Cluster = SlimDataCluster;
 TEST_CASE("three nodes elect one leader and a write through a follower is readable everywhere",
           "[integration][slimdata]") {
   Cluster cluster;
-  cluster.start_all();
-  auto leader = cluster.wait_leader();
+  const auto leader = start_settled(cluster);
   INFO(cluster.logs());
-  REQUIRE(leader.has_value());
-  REQUIRE(wait_until([&] { return cluster.all_connected_and_caught_up(); }, 60s, 50ms));
 
   // Exactly one node says leader; every node names the same leader and term,
   // and sees both of its peers connected.
@@ -114,11 +124,8 @@ TEST_CASE("three nodes elect one leader and a write through a follower is readab
 // command's result: its own key back, its own value stored.
 TEST_CASE("concurrent writes share log entries and each caller gets its own result", "[integration][slimdata]") {
   Cluster cluster;
-  cluster.start_all();
-  auto leader = cluster.wait_leader();
+  const auto leader = start_settled(cluster);
   INFO(cluster.logs());
-  REQUIRE(leader.has_value());
-  REQUIRE(wait_until([&] { return cluster.all_connected_and_caught_up(); }, 60s, 50ms));
 
   constexpr int kCallers = 32, kEach = 25;
   std::mutex mu;
@@ -402,6 +409,7 @@ TEST_CASE("without a quorum a write answers 503 with JSON within the request tim
   Cluster cluster(options);
   cluster.start_all();
   auto leader = cluster.wait_leader();
+  UNSCOPED_INFO(cluster.logs());  // reported with the next assertion, should it fail
   REQUIRE(leader.has_value());
   REQUIRE(wait_until([&] { return cluster.all_connected_and_caught_up(); }, 60s, 50ms));
   const int follower = *leader == 1 ? 2 : 1;
@@ -486,6 +494,7 @@ TEST_CASE("a frozen node's connections close after the peer timeout and it rejoi
   Cluster cluster(options);
   cluster.start_all();
   auto leader = cluster.wait_leader();
+  UNSCOPED_INFO(cluster.logs());  // reported with the next assertion, should it fail
   REQUIRE(leader.has_value());
   REQUIRE(wait_until([&] { return cluster.all_connected_and_caught_up(); }, 60s, 50ms));
   const int frozen = *leader == 1 ? 2 : 1;
@@ -530,6 +539,7 @@ TEST_CASE("a stray node with the wrong credentials cannot join the cluster", "[i
   Cluster cluster;
   cluster.start_all();
   auto leader = cluster.wait_leader();
+  UNSCOPED_INFO(cluster.logs());  // reported with the next assertion, should it fail
   REQUIRE(leader.has_value());
   REQUIRE(wait_until([&] { return cluster.all_connected_and_caught_up(); }, 60s, 50ms));
   auto before = debug_raft(cluster.node(*leader).http_port);
