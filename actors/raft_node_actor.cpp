@@ -1051,8 +1051,9 @@ caf::behavior raft_node(Self self, RaftNodeSetup setup, std::shared_ptr<store::R
   s.persisted_term = recovered.hard_state.term;
   s.persisted_vote = recovered.hard_state.vote;
   s.core = std::make_unique<store::RaftCore>(config, std::move(state));
-  spdlog::info("slimdata: node {} recovered term {} commit {} snapshot {} last index {}", setup.id, s.core->term(),
-               recovered.hard_state.commit, s.snapshot_index, s.core->status().last_index);
+  spdlog::info("slimdata: node {} recovered term {} commit {} snapshot {} last index {} (CRC32C: {})", setup.id,
+               s.core->term(), recovered.hard_state.commit, s.snapshot_index, s.core->status().last_index,
+               store::RaftLog::checksum_implementation());
   s.setup = std::move(setup);
   s.writer = self->spawn<caf::detached + caf::linked>(log_writer, log);
   BlobStoreSetup blobs;

@@ -38,6 +38,7 @@
 #include <optional>
 #include <span>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "store/raft_types.hpp"
@@ -123,6 +124,9 @@ class RaftLog {
   // Opens (or creates) the log in directory `path`. Throws StorageError with
   // the path and the reason (locked by another process, not a log, ...).
   static RaftLog open(const std::filesystem::path& path, Options options = {});
+
+  // How RocksDB computes the CRC32C of every record and block (start-up log).
+  static std::string checksum_implementation();
 
   RaftLog(RaftLog&&) noexcept;
   RaftLog& operator=(RaftLog&&) noexcept;
