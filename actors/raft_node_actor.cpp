@@ -371,10 +371,13 @@ void apply_committed(Self self, store::Ready& ready) {
   }
   for (const auto& entry : ready.committed_entries) {
     if (entry.index <= s.machine.last_applied()) continue;  // covered by a snapshot
-    std::string result = s.machine.apply(entry);
+    // Only a proposer here reads the result (a follower's never does).
+    auto it = s.proposals.find(entry.index);
+    const auto use = it == s.proposals.end() ? store::StateMachine::ResultUse::unread
+                                             : store::StateMachine::ResultUse::read;
+    std::string result = s.machine.apply(entry, use);
     ++s.applied_entries;
     s.log_bytes_since_snapshot += entry.data.size();
-    auto it = s.proposals.find(entry.index);
     if (it == s.proposals.end()) continue;
     if (it->second.term == entry.term) answer_applied(it->second, std::move(result));
     else

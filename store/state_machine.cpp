@@ -66,7 +66,7 @@ void StateMachine::Queue::unindex(ElementId id, const QueueItem& item) {
 
 // --- apply -----------------------------------------------------------------
 
-std::string StateMachine::apply(const Entry& entry) {
+std::string StateMachine::apply(const Entry& entry, ResultUse use) {
   if (entry.index <= last_applied_) return already_applied();
   if (entry.index != last_applied_ + 1)
     throw std::logic_error("state machine: entry " + std::to_string(entry.index) +
@@ -75,7 +75,7 @@ std::string StateMachine::apply(const Entry& entry) {
   last_applied_ = entry.index;
   if (entry.kind == Entry::Kind::Noop) return std::move(ok()).take();
   try {
-    return execute(entry.data);
+    return execute(entry.data, use);
   } catch (const MalformedError& e) {
     return error(std::string("malformed command: ") + e.what());
   }
@@ -127,7 +127,7 @@ std::optional<std::string> StateMachine::refusal(std::string_view command) const
 
 // Every case reads all its fields (and checks nothing trails) before it
 // changes anything: a malformed command leaves the state as it was.
-std::string StateMachine::execute(std::string_view command) {
+std::string StateMachine::execute(std::string_view command, ResultUse use) {
   Reader r(command);
   const auto op = static_cast<Opcode>(r.u8());
   switch (op) {
@@ -243,20 +243,22 @@ std::string StateMachine::execute(std::string_view command) {
         queue.pending.erase(queue.pending.begin());
       }
       const std::size_t count = std::min<std::uint64_t>(max_items, queue.ready.size());
+      // A zero lease would hand the item out again at once; one ms at least.
+      const TimeMs lease_until = saturating_add(clock_ms_, std::max<std::uint64_t>(lease, 1));
+      // Sized first: the bodies go in without the result growing.
+      const bool carries_items = use == ResultUse::read;
       std::size_t bytes = kMaxVarintBytes;
       auto it = queue.ready.begin();
-      for (std::size_t i = 0; i < count; ++i, ++it)
+      for (std::size_t i = 0; carries_items && i < count; ++i, ++it)
         bytes += 4 * kMaxVarintBytes + queue.items.at(*it).payload.size() + queue.items.at(*it).attachment.size();
       Writer w = ok(bytes);
       w.varint(count);
-      // A zero lease would hand the item out again at once; one ms at least.
-      const TimeMs lease_until = saturating_add(clock_ms_, std::max<std::uint64_t>(lease, 1));
       for (std::size_t i = 0; i < count; ++i) {
         ElementId id = *queue.ready.begin();
         queue.ready.erase(queue.ready.begin());
         QueueItem& item = queue.items.at(id);
         item.lease_until = lease_until;
-        w.varint(id).varint(item.takes).bytes(item.payload).bytes(item.attachment);
+        if (carries_items) w.varint(id).varint(item.takes).bytes(item.payload).bytes(item.attachment);
         ++item.takes;
         queue.pending.emplace(lease_until, id);
       }
@@ -333,7 +335,7 @@ std::string StateMachine::execute(std::string_view command) {
           results.push_back(error("a batch may not contain a batch"));
         } else {
           try {
-            results.push_back(execute(command));
+            results.push_back(execute(command, use));
           } catch (const MalformedError& e) {
             results.push_back(error(std::string("malformed command: ") + e.what()));
           }

@@ -44,11 +44,20 @@ namespace slimfaas::store {
 
 class StateMachine {
  public:
+  // Whether the caller reads apply()'s result. Only the node whose
+  // proposer waits for an entry does; the others (followers, mostly) need
+  // the state change alone.
+  enum class ResultUse { read, unread };
+
   // Applies one committed entry and returns its encoded result (decode with
   // results::<operation>). A malformed command changes nothing and answers
   // an error result: every replica answers the same, none stops. Throws
   // std::logic_error if entry.index > last_applied() + 1.
-  std::string apply(const Entry& entry);
+  // With ResultUse::unread the state changes the same way, but a queue
+  // take's result leaves out the taken items (ids and bodies): copying
+  // every taken body into a result nobody reads was a follower's largest
+  // copy of an async call (an item count still comes back).
+  std::string apply(const Entry& entry, ResultUse use = ResultUse::read);
 
   // Answers a read from the current state (the Raft layer makes it
   // linearizable by waiting for its read index to be applied). Malformed
@@ -115,7 +124,7 @@ class StateMachine {
     void unindex(ElementId id, const QueueItem& item);
   };
 
-  std::string execute(std::string_view command);
+  std::string execute(std::string_view command, ResultUse use);
   static std::optional<std::string> full_queue_refusal(const Queue& queue, const QueueLimits& limits,
                                                        std::size_t push_bytes);
   void advance_clock(TimeMs now_ms);

@@ -120,6 +120,42 @@ TEST_CASE("state machine queues hand out items in push order and ack removes the
   CHECK(results::queue_item(r.query(queries::queue_item("q", b, 1000))) == std::nullopt);
 }
 
+TEST_CASE("state machine changes the state alike when a take's result is unread", "[state_machine]") {
+  // The leader reads its takes' results; a follower applies the same
+  // entries without anyone reading them: same state, no bodies copied.
+  Replica leader, follower;
+  const std::string body(4096, 'p');
+  std::uint64_t index = 0;
+  auto both = [&](const std::string& command) {
+    ++index;
+    std::string read = leader.machine.apply(Entry{1, index, Entry::Kind::Command, command});
+    std::string unread = follower.machine.apply(Entry{1, index, Entry::Kind::Command, command},
+                                                StateMachine::ResultUse::unread);
+    return std::make_pair(read, unread);
+  };
+  for (int i = 0; i < 3; ++i) both(commands::queue_push("q", body));
+  auto [read, unread] = both(commands::queue_take("q", 2, 1000, 500));
+  CHECK(results::queue_take(read).size() == 2);
+  CHECK(unread.size() < body.size());  // no body in it
+  CHECK(follower.machine.snapshot() == leader.machine.snapshot());
+  // Taken inside a batch too (the leader merges proposals into one).
+  std::vector<std::string> batch{commands::queue_take("q", 5, 1000, 500)};
+  auto [read_batch, unread_batch] = both(commands::batch(batch));
+  CHECK(results::queue_take(results::batch(read_batch).at(0)).size() == 1);
+  CHECK(unread_batch.size() < body.size());
+  CHECK(follower.machine.snapshot() == leader.machine.snapshot());
+  // After the leases end, both hand the items out again as second tries.
+  auto [read_again, unread_again] = both(commands::queue_take("q", 5, 1600, 500));
+  auto again = results::queue_take(read_again);
+  REQUIRE(again.size() == 3);
+  CHECK(again[0].try_number == 1);
+  CHECK(follower.machine.snapshot() == leader.machine.snapshot());
+  // A result nobody reads leaves out only the taken items: other commands'
+  // results are whole.
+  auto [read_push, unread_push] = both(commands::queue_push("q", "x"));
+  CHECK(read_push == unread_push);
+}
+
 TEST_CASE("state machine lease expiry makes an item visible again as the next try", "[state_machine]") {
   Replica r;
   ElementId a = results::queue_push(r.apply(commands::queue_push("q", "a")));
