@@ -4,12 +4,34 @@
 // binary serializer) and the registration every node's actor system needs
 // before it publishes or connects.
 #include <caf/all.hpp>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "actors/slimdata.hpp"
 #include "store/raft_core.hpp"
 
 namespace slimfaas::store {
+
+// On the wire exactly as the std::string it replaced (a length, then the
+// bytes), written straight from the shared buffer and read into a new one.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, SharedBytes& x) {
+  if constexpr (std::is_base_of_v<caf::serializer, Inspector>) {
+    std::size_t size = x.size();
+    return caf::error::eval([&] { return f.begin_sequence(size); },
+                            [&] { return size > 0 ? f.apply_raw(size, const_cast<char*>(x.data())) : caf::error{}; },
+                            [&] { return f.end_sequence(); });
+  } else if constexpr (std::is_base_of_v<caf::deserializer, Inspector>) {
+    std::string bytes;
+    auto err = f(bytes);
+    if (!err) x = SharedBytes(std::move(bytes));
+    return err;
+  } else {  // CAF's other inspectors (to_string): a copy does
+    std::string bytes = x.str();
+    return f(bytes);
+  }
+}
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, Entry& x) {

@@ -86,7 +86,7 @@ Entry decode_entry(const std::string& path, Index index, const rocksdb::Slice& v
   entry.index = index;
   entry.kind = static_cast<Entry::Kind>(kind);
   entry.term = get_u64_le(value.data() + 1);
-  entry.data.assign(value.data() + kEntryHeaderBytes, value.size() - kEntryHeaderBytes);
+  entry.data = SharedBytes(std::string(value.data() + kEntryHeaderBytes, value.size() - kEntryHeaderBytes));
   return entry;
 }
 
@@ -181,7 +181,7 @@ RaftLog::Batch& RaftLog::Batch::append(std::span<const Entry> entries) {
     LogKey key = log_key(entry.index);
     rocksdb::Slice key_slice = slice(key);
     std::array<rocksdb::Slice, 2> value_parts{rocksdb::Slice(header.data(), header.size()),
-                                              rocksdb::Slice(entry.data)};
+                                              rocksdb::Slice(entry.data.data(), entry.data.size())};
     rocks_batch_->Put(rocksdb::SliceParts(&key_slice, 1),
                       rocksdb::SliceParts(value_parts.data(), static_cast<int>(value_parts.size())));
   }

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "store/shared_bytes.hpp"
+
 namespace slimfaas::store {
 
 using Term = std::uint64_t;
@@ -20,7 +22,7 @@ struct Entry {
   Term term = 0;
   Index index = 0;
   Kind kind = Kind::Command;
-  std::string data;
+  SharedBytes data;  // shared, not copied, by every holder of the entry
 
   friend bool operator==(const Entry&, const Entry&) = default;
 };

@@ -531,7 +531,7 @@ TEST_CASE("a leader replicates new proposals while its own write runs, and ackno
   for (const auto& m : early) {
     CHECK(may_send_before_persist(m));
     if (m.type == MessageType::Append)
-      for (const auto& e : m.entries) sent[m.to].push_back(e.data);
+      for (const auto& e : m.entries) sent[m.to].push_back(e.data.str());
   }
   CHECK(sent[2] == std::vector<std::string>{"second", "third"});
   CHECK(sent[3] == std::vector<std::string>{"second", "third"});
@@ -584,7 +584,7 @@ TEST_CASE("a leader replicates new proposals while its own write runs, and ackno
   CHECK(leader.applied() == applied_now[0].index);
   Ready next = leader.ready();
   std::vector<std::string> committed;
-  for (const auto& e : next.committed_entries) committed.push_back(e.data);
+  for (const auto& e : next.committed_entries) committed.push_back(e.data.str());
   CHECK(committed == std::vector<std::string>{"second", "third"});
   CHECK(leader.take_committed_before_persist().empty());  // nothing new since this Ready
   leader.advance();

@@ -71,7 +71,7 @@ std::uint64_t mix(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
-std::uint64_t fingerprint(const std::string& data) {
+std::uint64_t fingerprint(std::string_view data) {
   std::uint64_t hash = 1469598103934665603ULL;  // FNV-1a: stable across runs and libraries
   for (unsigned char c : data) hash = (hash ^ c) * 1099511628211ULL;
   return hash;
@@ -367,7 +367,7 @@ class Simulation {
     n.machine.hash = mix(n.machine.hash ^ fingerprint(entry.data) ^ static_cast<std::uint64_t>(entry.kind));
     // State Machine Safety: no two nodes apply different entries at an index.
     auto [committed, first_time] =
-        committed_.try_emplace(entry.index, CommittedEntry{entry.term, entry.data, n.machine.hash, n.core->term()});
+        committed_.try_emplace(entry.index, CommittedEntry{entry.term, entry.data.str(), n.machine.hash, n.core->term()});
     if (!first_time) {
       if (committed->second.term != entry.term || committed->second.data != entry.data ||
           committed->second.hash != n.machine.hash) {
@@ -388,7 +388,7 @@ class Simulation {
         acknowledged_.emplace_back(entry.index, entry.data);
         max_acknowledged_ = std::max(max_acknowledged_, entry.index);
         ++stats_.proposals_acknowledged;
-        trace("ack " + entry.data + " at " + std::to_string(entry.index));
+        trace("ack " + entry.data.str() + " at " + std::to_string(entry.index));
       }
       n.proposals.erase(proposal);
     }
