@@ -19,7 +19,6 @@ class SharedBytes {
   SharedBytes(std::string bytes)  // NOLINT: implicit, like the std::string it replaced
       : bytes_(bytes.empty() ? nullptr : std::make_shared<const std::string>(std::move(bytes))) {}
   SharedBytes(const char* bytes) : SharedBytes(std::string(bytes)) {}  // NOLINT
-  explicit SharedBytes(std::string_view bytes) : SharedBytes(std::string(bytes)) {}
 
   std::string_view view() const { return bytes_ ? std::string_view(*bytes_) : std::string_view(); }
   operator std::string_view() const { return view(); }  // NOLINT: reads like a string
