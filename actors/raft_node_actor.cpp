@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -173,6 +174,32 @@ caf::behavior snapshot_waiter(caf::event_based_actor* self, caf::actor node, pid
   return {};
 }
 
+// Writes a snapshot file durably (temporary file, fsync, rename). Detached:
+// the writes and the fsync block.
+void write_snapshot_file(const std::filesystem::path& path, const std::function<void(store::FileAppender&)>& fill) {
+  const std::filesystem::path temporary = path.string() + ".tmp";
+  store::FileAppender file(temporary, true);
+  fill(file);
+  file.close();
+  store::commit_file(temporary, path);
+}
+
+// Writes a snapshot serialized in the node itself to its file, tells the
+// node how it went, and quits.
+caf::behavior snapshot_file_writer(caf::event_based_actor* self, caf::actor node, std::filesystem::path path,
+                                   std::shared_ptr<const std::string> data) {
+  bool written = true;
+  try {
+    write_snapshot_file(path, [&data](store::FileAppender& file) { file.append(*data); });
+  } catch (const std::exception& e) {
+    spdlog::error("slimdata: cannot write snapshot file {}: {}", path.string(), e.what());
+    written = false;
+  }
+  self->send(node, snapshot_written_atom::value, written);
+  self->quit();
+  return {};
+}
+
 // ------------------------------------------------------------ connector
 //
 // Connects to one peer (blocking remote_actor: hence a detached actor),
@@ -235,9 +262,10 @@ struct RaftNodeState {
   std::unique_ptr<store::RaftCore> core;
   store::StateMachine machine;
   caf::actor writer;
-  pid_t snapshot_child = 0;        // the process writing a snapshot file, if any
-  Index snapshot_child_index = 0;  // the index it snapshots
-  std::size_t snapshot_child_log_bytes = 0;  // log bytes it will cover
+  bool snapshot_writing = false;   // a snapshot file is being written (one at a time)
+  Index snapshot_writing_index = 0;  // the index it snapshots
+  std::size_t snapshot_writing_log_bytes = 0;  // log bytes it will cover
+  std::uint64_t snapshots_in_process = 0, snapshots_forked = 0;  // how each was serialized
   caf::actor blobs;  // side-stored bodies (actors/blob_actor.hpp)
   Role role = Role::Follower;
   NodeId leader = 0;
@@ -399,15 +427,23 @@ void apply_committed(Self self, store::Ready& ready) {
       self->send(subscriber, applied_atom::value, static_cast<std::uint64_t>(s.machine.last_applied()));
 }
 
-// A snapshot is serialized by a child process (fork): it sees the state
-// as it was at the fork, copy-on-write, and writes it to its file while
-// this actor goes on (the pause is the fork's page-table copy, not the
-// serialization). Once the file is durable the core forgets the entries it
-// covers and keeps a reference to the file (read back only to send an
-// InstallSnapshot). When: store/snapshot_policy.hpp. One at a time.
+// A snapshot's file is written off this actor, and once it is durable the
+// core forgets the entries it covers and keeps a reference to the file
+// (read back only to send an InstallSnapshot). When: store/snapshot_policy.hpp.
+// One at a time.
+//
+// A small state (setup.snapshot_fork_bytes) is serialized here, a pause of
+// a few milliseconds, and a detached actor writes it. A larger one is
+// serialized by a child process (fork): it sees the state as it was at the
+// fork, copy-on-write, and writes it while this actor goes on (the pause
+// is the fork's page-table copy, not the serialization). Fork is not free
+// for the rest of the process either: it write-protects every page, so
+// each page the node writes afterwards faults once, copied while the child
+// lives. With a queue drained as fast as it fills (4 KiB calls, 64
+// connections), a fork a second made half of every node's page faults.
 void maybe_compact(Self self) {
   auto& s = self->state;
-  if (s.snapshot_child != 0) return;
+  if (s.snapshot_writing) return;
   const Index applied = s.core->applied();
   const store::SnapshotProgress progress{applied - std::min(applied, s.snapshot_index), s.log_bytes_since_snapshot,
                                          s.last_snapshot_bytes};
@@ -417,6 +453,15 @@ void maybe_compact(Self self) {
   std::error_code ec;
   std::filesystem::create_directories(directory, ec);
   const auto path = directory / snapshot_file_name(applied);
+  if (s.machine.approximate_snapshot_bytes() <= s.setup.snapshot_fork_bytes) {
+    auto data = std::make_shared<const std::string>(s.machine.snapshot());
+    s.snapshot_writing = true;
+    s.snapshot_writing_index = applied;
+    s.snapshot_writing_log_bytes = s.log_bytes_since_snapshot;
+    ++s.snapshots_in_process;
+    self->spawn<caf::detached>(snapshot_file_writer, caf::actor_cast<caf::actor>(self), path, std::move(data));
+    return;
+  }
   const pid_t child = ::fork();
   if (child == 0) {
     // The child: one thread, the state as of the fork. It touches no lock
@@ -429,11 +474,9 @@ void maybe_compact(Self self) {
     try {
       // Streamed: the child never holds the whole snapshot (its pages
       // would all be fresh, faulted in and zeroed).
-      const std::filesystem::path temporary = path.string() + ".tmp";
-      store::FileAppender file(temporary, true);
-      s.machine.snapshot_to([&file](std::string_view piece) { file.append(piece); });
-      file.close();
-      store::commit_file(temporary, path);
+      write_snapshot_file(path, [&s](store::FileAppender& file) {
+        s.machine.snapshot_to([&file](std::string_view piece) { file.append(piece); });
+      });
     } catch (...) {
       code = 1;
     }
@@ -443,9 +486,10 @@ void maybe_compact(Self self) {
     spdlog::warn("slimdata: cannot fork to write a snapshot ({}); trying again later", std::strerror(errno));
     return;
   }
-  s.snapshot_child = child;
-  s.snapshot_child_index = applied;
-  s.snapshot_child_log_bytes = s.log_bytes_since_snapshot;
+  s.snapshot_writing = true;
+  s.snapshot_writing_index = applied;
+  s.snapshot_writing_log_bytes = s.log_bytes_since_snapshot;
+  ++s.snapshots_forked;
   self->spawn<caf::detached>(snapshot_waiter, caf::actor_cast<caf::actor>(self), child);
 }
 
@@ -453,8 +497,8 @@ void maybe_compact(Self self) {
 // log name it (the log writer then deletes older files).
 void snapshot_written(Self self, bool written) {
   auto& s = self->state;
-  const Index index = s.snapshot_child_index;
-  s.snapshot_child = 0;
+  const Index index = s.snapshot_writing_index;
+  s.snapshot_writing = false;
   const auto name = snapshot_file_name(index);
   if (!written) {
     spdlog::error("slimdata: writing snapshot {} failed; trying again later", name);
@@ -466,7 +510,7 @@ void snapshot_written(Self self, bool written) {
   if (snapshot.meta.index != index) return;  // a newer snapshot came meanwhile (InstallSnapshot)
   s.snapshot_index = index;
   s.last_snapshot_bytes = ec ? 0 : static_cast<std::size_t>(bytes);
-  s.log_bytes_since_snapshot -= std::min(s.log_bytes_since_snapshot, s.snapshot_child_log_bytes);
+  s.log_bytes_since_snapshot -= std::min(s.log_bytes_since_snapshot, s.snapshot_writing_log_bytes);
   self->send(s.writer, compact_atom::value, std::make_shared<store::Snapshot>(snapshot),
              snapshot_directory(s.setup.directory).string());
 }
@@ -797,6 +841,8 @@ json status_json(Self self) {
             {"merged_entries", s.merged_entries},
             {"merged_proposals", s.merged_proposals},
             {"persists", s.persists},
+            {"snapshots_in_process", s.snapshots_in_process},
+            {"snapshots_forked", s.snapshots_forked},
             {"persisted_entries", s.persisted_entries},
             {"peer_batches", s.peer_batches},
             {"empty_appends", s.empty_appends},

@@ -155,6 +155,13 @@ const std::vector<Setting>& settings() {
          c.slimdata_snapshot_interval_entries =
              static_cast<int>(parse_int("slimdata-snapshot-interval-entries", v, 1, 100'000'000));
        }},
+      {"slimdata-snapshot-fork-bytes", {"SlimData__SnapshotForkBytes"}, "4194304",
+       "a state up to this many bytes is serialized for a snapshot in the node itself (a pause of a few ms); a "
+       "larger one in a forked child process (copy on write)",
+       [](NodeConfig& c, const std::string& v) {
+         c.slimdata_snapshot_fork_bytes =
+             static_cast<std::uint64_t>(parse_int("slimdata-snapshot-fork-bytes", v, 0, std::int64_t{1} << 40));
+       }},
       {"slimdata-sync", {"SlimData__Sync"}, "true", "fsync the Raft log before answering (false only for benchmarks)",
        [](NodeConfig& c, const std::string& v) { c.slimdata_sync = parse_bool("slimdata-sync", v); }},
       {"pod-scaled-up-by-default-when-infrastructure-has-never-called",

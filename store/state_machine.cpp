@@ -470,6 +470,20 @@ std::string StateMachine::snapshot() const {
   return out;
 }
 
+std::uint64_t StateMachine::approximate_snapshot_bytes() const {
+  // Per entry and per item: its fixed fields and varint lengths, rounded up.
+  constexpr std::uint64_t kFraming = 64;
+  std::uint64_t bytes = kFraming;
+  for (const auto& [key, value] : kv_) bytes += key.size() + value.value.size() + kFraming;
+  for (const auto& [name, fields] : hashes_) {
+    bytes += name.size() + kFraming;
+    for (const auto& [field, value] : fields) bytes += field.size() + value.size() + kFraming;
+  }
+  for (const auto& [name, queue] : queues_) bytes += name.size() + queue.bytes + (queue.items.size() + 1) * kFraming;
+  for (const auto& [name, value] : counters_) bytes += name.size() + kFraming;
+  return bytes;
+}
+
 void StateMachine::snapshot_to(const std::function<void(std::string_view)>& sink, std::size_t piece_bytes) const {
   Writer w(piece_bytes + 64 * 1024);
   // Hands over what is encoded once it reaches a piece (items are small

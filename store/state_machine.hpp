@@ -75,6 +75,10 @@ class StateMachine {
   // never exists whole in memory (a 400 MiB state would need 400 MiB of
   // fresh pages to be faulted in and zeroed first).
   void snapshot_to(const std::function<void(std::string_view)>& sink, std::size_t piece_bytes = 1u << 20) const;
+  // About how many bytes snapshot() would give (at least its keys, values
+  // and bodies; the framing counted generously), without encoding: time in
+  // the number of keys and queues, not in their bytes.
+  std::uint64_t approximate_snapshot_bytes() const;
 
   // The result apply() would give `command` now, when that result refuses
   // it and changes nothing: a bounded push into a queue that is already

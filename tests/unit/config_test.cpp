@@ -385,8 +385,8 @@ TEST_CASE("settings_help lists only settings that load_config accepts", "[config
       }
     }
   }
-  CHECK(flags_seen == 47);
-  CHECK(env_seen == 62);
+  CHECK(flags_seen == 48);
+  CHECK(env_seen == 63);
 }
 
 TEST_CASE("load_config: SlimData peers and settings", "[config]") {
