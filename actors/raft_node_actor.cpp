@@ -124,7 +124,7 @@ caf::behavior log_writer(caf::event_based_actor* self, std::shared_ptr<store::Ra
   return {
       [log](persist_atom, PersistJob& job) -> bool {
         try {
-          auto batch = log->batch();
+          auto batch = log->batch(store::RaftLog::append_bytes(job.entries));
           if (job.snapshot) {
             batch.save_snapshot(*job.snapshot);
             batch.truncate_from(job.snapshot->meta.index + 1);

@@ -123,8 +123,8 @@ struct RaftLog::Impl {
 
 // --- Batch ---------------------------------------------------------------
 
-RaftLog::Batch::Batch(const RaftLog& log)
-    : rocks_batch_(std::make_unique<rocksdb::WriteBatch>()),
+RaftLog::Batch::Batch(const RaftLog& log, std::size_t reserve_bytes)
+    : rocks_batch_(std::make_unique<rocksdb::WriteBatch>(reserve_bytes)),
       shape_(log.impl_->shape),
       base_generation_(log.impl_->generation) {}
 RaftLog::Batch::Batch(Batch&&) noexcept = default;
@@ -132,6 +132,7 @@ RaftLog::Batch& RaftLog::Batch::operator=(Batch&&) noexcept = default;
 RaftLog::Batch::~Batch() = default;
 
 bool RaftLog::Batch::empty() const noexcept { return rocks_batch_->Count() == 0; }
+std::size_t RaftLog::Batch::bytes() const noexcept { return rocks_batch_->GetDataSize(); }
 
 RaftLog::Batch& RaftLog::Batch::set_hard_state(const HardState& hard_state) {
   std::string value = encode_hard_state(hard_state);
@@ -351,7 +352,18 @@ std::optional<Term> RaftLog::term(Index index) const {
   return get_u64_le(value.data() + 1);
 }
 
-RaftLog::Batch RaftLog::batch() const { return Batch(*this); }
+RaftLog::Batch RaftLog::batch(std::size_t reserve_bytes) const { return Batch(*this, reserve_bytes); }
+
+std::size_t RaftLog::append_bytes(std::span<const Entry> entries) noexcept {
+  // WriteBatch's own header, then per record: its tag, the key and the
+  // value, each after a varint32 length (at most 5 bytes).
+  constexpr std::size_t kBatchHeader = 12;
+  constexpr std::size_t kRecord = 1 + 5 + 5;
+  constexpr std::size_t kHardState = kRecord + kHardStateKey.size() + 24;
+  std::size_t bytes = kBatchHeader + kHardState;
+  for (const Entry& entry : entries) bytes += kRecord + sizeof(LogKey) + kEntryHeaderBytes + entry.data.size();
+  return bytes;
+}
 
 void RaftLog::write(Batch&& batch) { write(std::move(batch), true); }
 
@@ -368,7 +380,7 @@ void RaftLog::write(Batch&& batch, bool sync) {
 
 void RaftLog::persist(const std::optional<HardState>& hard_state, Index truncate_from,
                       std::span<const Entry> entries) {
-  Batch b = batch();
+  Batch b = batch(append_bytes(entries));
   if (hard_state) b.set_hard_state(*hard_state);
   if (truncate_from != 0) b.truncate_from(truncate_from);
   b.append(entries);

@@ -106,10 +106,12 @@ class RaftLog {
     Batch& save_snapshot(const Snapshot& snapshot);
 
     bool empty() const noexcept;
+    // What the write will hand RocksDB, its own header included.
+    std::size_t bytes() const noexcept;
 
    private:
     friend class RaftLog;
-    Batch(const RaftLog& log);
+    Batch(const RaftLog& log, std::size_t reserve_bytes);
 
     struct Shape {  // the log's shape as the batch leaves it
       SnapshotMeta snapshot;
@@ -145,7 +147,12 @@ class RaftLog {
   void save_snapshot(const Snapshot& snapshot);
 
   // Several Readies (or any mix of steps) in one atomic, fsynced write.
-  Batch batch() const;
+  // `reserve_bytes` (see append_bytes) is allocated up front: a batch that
+  // grows copies all it holds at every doubling, into fresh pages that
+  // fault, which was a fifth of a follower's log writer at 4 KiB calls.
+  Batch batch(std::size_t reserve_bytes = 0) const;
+  // At least what Batch::append adds for `entries`, with the hard state.
+  static std::size_t append_bytes(std::span<const Entry> entries) noexcept;
   void write(Batch&& batch);
   // The same, fsynced only when `sync` (and Options::sync): for changes
   // Raft may lose in a crash (a commit index alone). A later synced write

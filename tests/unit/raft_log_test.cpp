@@ -203,6 +203,29 @@ TEST_CASE("raft log writes several readies in one batch", "[raft_log]") {
   CHECK_THROWS_AS(log.write(std::move(stale)), std::logic_error);
 }
 
+TEST_CASE("raft log sizes an append's batch from above, closely", "[raft_log]") {
+  TempDir dir;
+  RaftLog log = RaftLog::open(dir.path());
+  // Sizes around the varint steps of the record lengths (127/128,
+  // 16383/16384), a typical call, a MiB body, and many tiny entries.
+  const std::vector<std::vector<std::size_t>> cases{
+      {0}, {1, 127, 128}, {16383, 16384}, {4096, 4096, 4096}, {1u << 20}, std::vector<std::size_t>(500, 3)};
+  Index next = 1;
+  for (const auto& sizes : cases) {
+    std::vector<Entry> entries;
+    for (std::size_t size : sizes) entries.push_back(entry(next++, 7, std::string(size, 'b')));
+    const std::size_t reserved = RaftLog::append_bytes(entries);
+    auto batch = log.batch(reserved);
+    batch.append(entries).set_hard_state({7, 1, next - 1});
+    INFO("entries " << sizes.size() << ", first " << sizes.front() << " bytes");
+    CHECK(batch.bytes() <= reserved);
+    // Close: at most a few varint bytes per record beyond what is written.
+    CHECK(reserved - batch.bytes() <= 8 * (entries.size() + 1));
+    log.write(std::move(batch));
+  }
+  CHECK(log.recover().entries.size() == next - 1);
+}
+
 TEST_CASE("raft log open fails clearly when another owner holds the directory", "[raft_log]") {
   TempDir dir;
   RaftLog log = RaftLog::open(dir.path());
