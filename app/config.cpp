@@ -156,11 +156,14 @@ const std::vector<Setting>& settings() {
              static_cast<int>(parse_int("slimdata-snapshot-interval-entries", v, 1, 100'000'000));
        }},
       {"slimdata-snapshot-fork-bytes", {"SlimData__SnapshotForkBytes"}, "4194304",
-       "a state up to this many bytes is serialized for a snapshot in the node itself (a pause of a few ms); a "
-       "larger one in a forked child process (copy on write)",
+       "a state up to this many bytes (at most 64 MiB) is serialized for a snapshot in the node itself (a pause of "
+       "about 1 ms a MiB); a larger one in a forked child process (copy on write)",
        [](NodeConfig& c, const std::string& v) {
+         // The node answers nobody while it serializes, heartbeats included:
+         // a few hundred MiB cost a node its leadership (seen with 1 GiB).
+         // 64 MiB keeps the pause far below the default election timeout.
          c.slimdata_snapshot_fork_bytes =
-             static_cast<std::uint64_t>(parse_int("slimdata-snapshot-fork-bytes", v, 0, std::int64_t{1} << 40));
+             static_cast<std::uint64_t>(parse_int("slimdata-snapshot-fork-bytes", v, 0, std::int64_t{64} << 20));
        }},
       {"slimdata-sync", {"SlimData__Sync"}, "true", "fsync the Raft log before answering (false only for benchmarks)",
        [](NodeConfig& c, const std::string& v) { c.slimdata_sync = parse_bool("slimdata-sync", v); }},
