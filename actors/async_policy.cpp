@@ -83,6 +83,11 @@ Millis take_ahead_lease(const k8s::RetryPolicy& policy) {
   return take_lease(policy) + take_ahead_wait(policy);
 }
 
+std::uint32_t take_limit(std::uint32_t max_items, std::uint64_t budget_bytes, std::uint64_t last_average_bytes) {
+  const std::uint64_t by_bytes = budget_bytes / std::max<std::uint64_t>(1, last_average_bytes);
+  return static_cast<std::uint32_t>(std::clamp<std::uint64_t>(by_bytes, 1, std::max<std::uint32_t>(1, max_items)));
+}
+
 const char* to_string(Verdict v) {
   switch (v) {
     case Verdict::done: return "done";

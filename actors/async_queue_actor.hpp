@@ -66,7 +66,9 @@ struct AsyncQueueSetup {
   caf::actor slimdata;
   std::shared_ptr<net::HttpClient> client;
   AsyncQueueMetrics metrics;
-  std::uint32_t max_take = 64;                      // items per take
+  std::uint32_t max_take = 256;                     // items per take at most (async::take_limit)
+  std::uint64_t take_budget_bytes = 8u << 20;       // bodies per take, by the last take's average
+  std::uint32_t first_take = 64;                    // items in the first take, before any body was seen
   std::chrono::milliseconds blob_timeout{5000};     // reading a side-stored body from a node
 };
 

@@ -495,6 +495,35 @@ TEST_CASE("async delivery keeps a connection per slot between waves, above the c
   CHECK(stats["connections"].get<int>() == kSlots);
 }
 
+TEST_CASE("a queue with more slots than 64 takes ahead for all of them", "[integration][async]") {
+  // A take is a Raft round and one is out at a time: delivery moves at most
+  // a take's size per round. 100 slots, held by a first wave of 100 calls
+  // until a common instant; a second wave of 100 is taken ahead meanwhile,
+  // up to one item per slot. Takes of at most 64 kept it at 64 ahead (and
+  // delivery at 64 calls a round).
+  constexpr int kSlots = 100;
+  auto echo = start_echo();
+  Cluster cluster(functions_json({function("wide", {echo.url()}, kSlots, kSlots, async_configuration(10, {1}, {503}))}));
+  REQUIRE(cluster.wait_leader().has_value());
+  INFO(cluster.logs());
+
+  const auto until = std::chrono::system_clock::now() + 8s;
+  const auto together =
+      std::chrono::duration_cast<std::chrono::milliseconds>(until.time_since_epoch()).count();
+  for (int i = 0; i < kSlots; ++i)
+    REQUIRE(post_async(cluster.port_for(static_cast<std::size_t>(i)), "wide",
+                       "/sleep-until/" + std::to_string(together) + "?id=" + std::to_string(i)).status == 202);
+  for (int i = kSlots; i < 2 * kSlots; ++i)
+    REQUIRE(post_async(cluster.port_for(static_cast<std::size_t>(i)), "wide", "/echo?id=" + std::to_string(i)).status == 202);
+  // Only meaningful while the first wave still holds the slots.
+  REQUIRE(std::chrono::system_clock::now() < until);
+  CHECK(wait_until([&] { return leader_queue_count(cluster, "wide", "ahead") > 64; }, 5s, 20ms));
+  CHECK(leader_queue_count(cluster, "wide", "take_limit") > 64);
+  REQUIRE(wait_until([&] { return echo_stats(echo)["completed"].get<int>() >= 2 * kSlots; }, 60s, 20ms));
+  CHECK(echo_stats(echo)["max_in_flight"].get<int>() == kSlots);
+  REQUIRE(wait_until([&] { return leader_metric(cluster, "slimfaas_async_delivered_total", "wide") == 2 * kSlots; }, 20s));
+}
+
 TEST_CASE("an item taken ahead that waits too long for a slot is given back untried", "[integration][async]") {
   Recorder recorder(status_from_target);
   // Parallelism 1; HttpTimeout 30 s: an item taken ahead may wait 10 s for

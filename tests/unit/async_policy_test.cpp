@@ -139,6 +139,17 @@ TEST_CASE("timeouts and the lease follow HttpTimeout", "[async][policy][callback
   CHECK(take_ahead_lease(policy) == take_lease(policy) + max_take_ahead_wait);
 }
 
+TEST_CASE("a take asks for as many items as its bodies' budget allows", "[async][policy]") {
+  constexpr std::uint64_t budget = 8u << 20;
+  CHECK(take_limit(256, budget, 4096) == 256);          // small calls: the cap
+  CHECK(take_limit(256, budget, 64 * 1024) == 128);     // the largest body kept in the log
+  CHECK(take_limit(256, budget, 1u << 20) == 8);
+  CHECK(take_limit(256, budget, 0) == 256);             // empty bodies
+  CHECK(take_limit(256, budget, 100u << 20) == 1);      // one body over the budget: still one
+  CHECK(take_limit(0, budget, 4096) == 1);              // never zero
+  CHECK(take_limit(1000, budget, 10) == 1000);
+}
+
 TEST_CASE("a queued request survives encoding byte for byte", "[async][item]") {
   QueuedRequest r;
   r.method = "PATCH";
