@@ -522,6 +522,18 @@ TEST_CASE("a queue with more slots than 64 takes ahead for all of them", "[integ
   REQUIRE(wait_until([&] { return echo_stats(echo)["completed"].get<int>() >= 2 * kSlots; }, 60s, 20ms));
   CHECK(echo_stats(echo)["max_in_flight"].get<int>() == kSlots);
   REQUIRE(wait_until([&] { return leader_metric(cluster, "slimfaas_async_delivered_total", "wide") == 2 * kSlots; }, 20s));
+
+  // Large bodies make takes smaller: their bodies come back to the leader
+  // in one result, kept within about 8 MiB (60 KiB bodies stay in the log:
+  // under the 64 KiB side-storage threshold).
+  for (int i = 0; i < 4; ++i)
+    REQUIRE(post_async(cluster.port_for(static_cast<std::size_t>(i)), "wide", "/echo?big=" + std::to_string(i),
+                       std::string(60 * 1024, 'z')).status == 202);
+  REQUIRE(wait_until([&] { return leader_metric(cluster, "slimfaas_async_delivered_total", "wide") == 2 * kSlots + 4; },
+                     20s));
+  const auto limit = leader_queue_count(cluster, "wide", "take_limit");
+  CHECK(limit <= 8u * 1024 / 60);  // 136: each payload is the body and its headers
+  CHECK(limit > 8u * 1024 / 64);
 }
 
 TEST_CASE("an item taken ahead that waits too long for a slot is given back untried", "[integration][async]") {
