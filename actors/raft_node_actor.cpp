@@ -441,6 +441,15 @@ void apply_committed(Self self, store::Ready& ready) {
 // each page the node writes afterwards faults once, copied while the child
 // lives. With a queue drained as fast as it fills (4 KiB calls, 64
 // connections), a fork a second made half of every node's page faults.
+// Once a snapshot's writer is on its way (spawned, or forked): no other
+// starts until snapshot_written.
+void snapshot_write_started(Self self, Index applied) {
+  auto& s = self->state;
+  s.snapshot_writing = true;
+  s.snapshot_writing_index = applied;
+  s.snapshot_writing_log_bytes = s.log_bytes_since_snapshot;
+}
+
 void maybe_compact(Self self) {
   auto& s = self->state;
   if (s.snapshot_writing) return;
@@ -455,9 +464,7 @@ void maybe_compact(Self self) {
   const auto path = directory / snapshot_file_name(applied);
   if (s.machine.approximate_snapshot_bytes() <= s.setup.snapshot_fork_bytes) {
     auto data = std::make_shared<const std::string>(s.machine.snapshot());
-    s.snapshot_writing = true;
-    s.snapshot_writing_index = applied;
-    s.snapshot_writing_log_bytes = s.log_bytes_since_snapshot;
+    snapshot_write_started(self, applied);
     ++s.snapshots_in_process;
     self->spawn<caf::detached>(snapshot_file_writer, caf::actor_cast<caf::actor>(self), path, std::move(data));
     return;
@@ -486,9 +493,7 @@ void maybe_compact(Self self) {
     spdlog::warn("slimdata: cannot fork to write a snapshot ({}); trying again later", std::strerror(errno));
     return;
   }
-  s.snapshot_writing = true;
-  s.snapshot_writing_index = applied;
-  s.snapshot_writing_log_bytes = s.log_bytes_since_snapshot;
+  snapshot_write_started(self, applied);
   ++s.snapshots_forked;
   self->spawn<caf::detached>(snapshot_waiter, caf::actor_cast<caf::actor>(self), child);
 }
