@@ -17,6 +17,7 @@
 #include "actors/blob_actor.hpp"
 #include "actors/mailbox_size.hpp"
 #include "actors/raft_wire.hpp"
+#include "net/thread_name.hpp"
 #include "store/raft_core.hpp"
 #include "store/durable_file.hpp"
 #include "store/fork_child.hpp"
@@ -123,6 +124,7 @@ caf::behavior log_writer(caf::event_based_actor* self, std::shared_ptr<store::Ra
   (void)self;
   return {
       [log](persist_atom, PersistJob& job) -> bool {
+        net::name_this_thread_once("raft-log");
         try {
           auto batch = log->batch(store::RaftLog::append_bytes(job.entries));
           if (job.snapshot) {

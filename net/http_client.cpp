@@ -19,6 +19,7 @@
 
 #include "net/beast_http_parser.hpp"
 #include "net/http_head.hpp"
+#include "net/thread_name.hpp"
 #include "net/upstream_pool.hpp"
 
 namespace slimfaas::net {
@@ -59,7 +60,10 @@ struct HttpClient::Impl {
   Impl(std::size_t max_idle_per_host, std::chrono::milliseconds idle_timeout)
       : limits(pool_limits(max_idle_per_host, idle_timeout)), pool(io.get_executor(), limits) {
     schedule_sweep();
-    thread = std::thread([this] { io.run(); });
+    thread = std::thread([this] {
+      name_this_thread("http-client");
+      io.run();
+    });
   }
 
   void schedule_sweep() {

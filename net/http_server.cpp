@@ -9,6 +9,7 @@
 
 #include "net/cpu_budget.hpp"
 #include "net/session.hpp"
+#include "net/thread_name.hpp"
 #include "net/worker.hpp"
 
 namespace slimfaas::net {
@@ -47,7 +48,10 @@ void Worker::bind(const tcp::endpoint& endpoint) {
 void Worker::start() {
   for (auto& acceptor : acceptors_) accept(acceptor);
   schedule_sweep();
-  thread_ = std::thread([this] { context_.run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("http-io");
+    context_.run();
+  });
 }
 
 void Worker::schedule_sweep() {

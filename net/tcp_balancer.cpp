@@ -15,6 +15,8 @@
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include "net/thread_name.hpp"
+
 namespace slimfaas::net {
 
 namespace asio = boost::asio;
@@ -85,6 +87,7 @@ TcpBalancer::TcpBalancer(const std::string& address, std::uint16_t port, std::ve
   impl_->acceptor.listen();
   asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
   thread_ = std::thread([impl = impl_] {
+    name_this_thread("entrypoint");
     try {
       impl->io.run();
     } catch (const std::exception& e) {

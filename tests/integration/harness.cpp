@@ -801,6 +801,18 @@ bool process_listens_on(pid_t pid, int port) {
   return false;
 }
 
+std::vector<std::string> thread_names(pid_t pid) {
+  const std::string tasks = "/proc/" + (pid == 0 ? std::string("self") : std::to_string(pid)) + "/task";
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) names.push_back(name);
+  }
+  return names;
+}
+
 namespace {
 
 // Starts a server process on a free port and waits for /health. A port

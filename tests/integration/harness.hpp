@@ -90,6 +90,10 @@ int listen_loopback(int& port);
 // /proc): a server that answers there may be another test's.
 bool process_listens_on(pid_t pid, int port);
 
+// The names of process `pid`'s threads (/proc/<pid>/task/*/comm), with
+// repeats, in no particular order. 0: this process.
+std::vector<std::string> thread_names(pid_t pid = 0);
+
 // The first of `count` consecutive ports on 127.0.0.1 that were free a moment
 // ago, outside the kernel's ephemeral range (for port ranges a server takes).
 int free_port_block(int count);

@@ -454,6 +454,16 @@ TEST_CASE("framing headers are the client's own: Host, Content-Length, Transfer-
   CHECK(seen.body == "abc");
 }
 
+TEST_CASE("the client's thread carries its name") {
+  // Told apart from the node's other threads in `top -H`, perf and
+  // bench/async.py's CPU split.
+  ScriptedServer server([](const Received&) { return ok(); });
+  HttpClient client;
+  REQUIRE(call(client, request_to(server.port(), "GET", "/", "")).status == 200);
+  const auto names = it::thread_names();
+  CHECK(std::count(names.begin(), names.end(), "http-client") == 1);
+}
+
 TEST_CASE("a line break in a header or the target is refused, never sent") {
   // It would end the head early and smuggle a second request.
   ScriptedServer server([](const Received&) { return ok(); });

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <algorithm>
 #include <set>
 #include <string>
 #include <thread>
@@ -117,6 +118,14 @@ TEST_CASE("three nodes elect one leader and a write through a follower is readab
   auto fj = debug_raft(cluster.node(follower).http_port);
   REQUIRE(fj.has_value());
   CHECK(counter(*fj, "forwarded") >= 1);
+
+  // Every node wrote its log, on the thread named for it (operators and
+  // bench/async.py tell a node's threads apart by name).
+  for (auto& n : cluster.nodes()) {
+    const auto names = thread_names(n.proc->pid());
+    INFO("node " << n.id);
+    CHECK(std::count(names.begin(), names.end(), "raft-log") == 1);
+  }
 }
 
 // A burst of small writes goes into few log entries (the leader merges

@@ -1,5 +1,6 @@
 // Start-up: settings that are unknown or malformed stop the node with exit
 // code 2 and one line naming the setting; every configured port serves.
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -87,6 +88,21 @@ TEST_CASE("every configured port serves the same functions", "[integration][star
     auto r = http_get(base + "/function/echo/inspect?via=" + std::to_string(port));
     CHECK(r.status == 200);
   }
+}
+
+TEST_CASE("a node's HTTP threads carry a name saying what they are", "[integration][startup]") {
+  // Operators tell threads apart with `top -H` or perf, and bench/async.py
+  // splits a node's CPU by thread name.
+  auto echo = start_echo();
+  const int port = free_port();
+  Process p({slimfaas_binary(), "serve", "--ports", std::to_string(port), "--io-threads", "2"},
+            {{"MOCK_KUBERNETES_FUNCTIONS", echo_function(echo)}}, "slimfaas-thread-names");
+  REQUIRE(wait_http_ok("http://127.0.0.1:" + std::to_string(port) + "/health", 10s));
+  const auto names = thread_names(p.pid());
+  std::string listed;
+  for (const auto& name : names) listed += name + " ";
+  INFO("threads: " << listed);
+  CHECK(std::count(names.begin(), names.end(), "http-io") == 2);
 }
 
 TEST_CASE("a port already in use stops start-up with a message naming it", "[integration][startup]") {
