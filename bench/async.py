@@ -71,6 +71,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench/lib"))
+import cpu_split  # noqa: E402
 import fsync_trace  # noqa: E402
 import host_probe  # noqa: E402
 import nginx_proxy  # noqa: E402
@@ -179,6 +180,9 @@ def run_case(binary, peer, payload, mode, concurrency, args, work, logs, used, r
         base_delivered = metric(leader["http"], "slimfaas_async_delivered_total") or 0
         cpu_before = {n["id"]: cpu_seconds(n["proc"].pid) for n in cluster.nodes}
         out = os.path.join(case_logs, "sent.txt")
+        cpu_window = cpu_split.Window(
+            {**{("leader" if n is leader else f"follower-{n['id']}"): n["proc"].pid for n in cluster.nodes},
+             "function": receiver.proc.pid}, waited_role="sender")
         if mode == "paced":
             tracer = None
             if args.trace_fsync:
@@ -188,15 +192,22 @@ def run_case(binary, peer, payload, mode, concurrency, args, work, logs, used, r
                     tracer.start()
                 except RuntimeError as e:
                     sys.exit(f"async: --trace-fsync: {e}")
+            cpu_window.start()
             head, records = run_sender(peer, leader["http"], payload, 1, out, count=args.paced_count,
                                        interval_ms=args.paced_interval_ms)
+            cpu_window.stop()
             if tracer:
                 fsync_events = tracer.stop()
         elif mode == "burst":
+            cpu_window.start()
             head, records = run_sender(peer, leader["http"], payload, concurrency, out, count=args.burst_count)
+            cpu_window.stop()
         else:
+            cpu_window.start()
             head, records = run_sender(peer, leader["http"], payload, concurrency, out, duration=args.duration)
+            cpu_window.stop()
         accepted = [r for r in records if r["status"] == 202]
+        cpu_while_sending = cpu_window.split(len(accepted))
         # Wait until the leader has delivered (and acked) every accepted call.
         want = base_delivered + len(accepted)
         drained = wait_for(lambda: (metric(leader["http"], "slimfaas_async_delivered_total") or 0) >= want,
@@ -248,6 +259,7 @@ def run_case(binary, peer, payload, mode, concurrency, args, work, logs, used, r
         "drained": drained, "leader": leader["id"], "final_term": elections,
         "nodes_after": nodes_after,
         "cpu_s_per_10k": (sum(n["cpu_s"] for n in nodes_after) / len(accepted) * 1e4) if accepted else None,
+        "cpu_while_sending": cpu_while_sending,
     }
     if fsync_events is not None:
         row["fsync_trace"] = fsync_trace.decompose(accepted, fsync_events, leader["proc"].pid)
@@ -475,6 +487,40 @@ def size(b):
     return "4 KiB" if b == 4096 else f"{b} B"
 
 
+def cpu_table(rows, rep_col):
+    """Where the CPU went while the sustained cases sent (bench/lib/cpu_split.py)."""
+    split_rows = [r for r in rows if r["mode"] == "sustained" and r.get("cpu_while_sending")]
+    if not split_rows:
+        return []
+
+    def threads(role, top):
+        named = list(role["threads_us_per_call"].items())[:top]
+        return ", ".join(f"{name} {us:.1f}" for name, us in named)
+
+    md = ["", "Where the CPU went while the sustained cases sent (bench/lib/cpu_split.py): the machine's busy "
+          "share of all its CPUs (softirq in it), then CPU microseconds per accepted call: the whole machine, "
+          "each process of the run, and what no process was charged with (softirq work, kernel threads, "
+          "anything else running); the leader's and a follower's busiest threads by name "
+          "(docs/architecture.md, \"Threads\").", "",
+          "| case | " + ("rep | " if rep_col else "") + "payload | conc | machine busy % (softirq) | "
+          "machine µs/call | leader | followers | sender | function | unattributed | leader's threads µs/call | "
+          "a follower's threads µs/call |",
+          "|---|" + ("---:|" if rep_col else "") + "---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    for r in split_rows:
+        c = r["cpu_while_sending"]
+        roles = c["roles"]
+        followers = sorted((k for k in roles if k.startswith("follower-")))
+        md.append(f"| {r['mode']} | " + (f"{r.get('rep', 0) + 1} | " if rep_col else "")
+                  + f"{size(r['payload_bytes'])} | {r['concurrency']} | "
+                  f"{c['machine_busy_pct']:.0f} ({c['machine_softirq_pct']:.0f}) | {fmt(c['machine_us_per_call'], 0)} | "
+                  f"{fmt(roles['leader']['us_per_call'], 0)} | "
+                  f"{' / '.join(fmt(roles[f]['us_per_call'], 0) for f in followers)} | "
+                  f"{fmt(roles['sender']['us_per_call'], 0)} | {fmt(roles['function']['us_per_call'], 0)} | "
+                  f"{fmt(c['unattributed_us_per_call'], 0)} | {threads(roles['leader'], 6)} | "
+                  f"{threads(roles[followers[0]], 4) if followers else '-'} |")
+    return md
+
+
 def render(out_dir):
     """async.md from async.json (also: bench/async.py --report DIR)."""
     with open(os.path.join(out_dir, "async.json")) as f:
@@ -595,6 +641,7 @@ def render(out_dir):
                       f"{fmt(ref['answer_ms']['p50'])} / {fmt(ref['answer_ms']['p95'])} | "
                       f"{fmt(ref['arrival_ms']['p50'])} / {fmt(ref['arrival_ms']['p95'])} | "
                       f"{fmt(ref['nginx_cpu_s_per_10k'])} | {fmt(r['cpu_s_per_10k'])} | {ref['missing']} |")
+    md += cpu_table(rows, rep_col)
     traced = [r for r in rows if r.get("fsync_trace")]
     if traced:
         md += ["", "Where the paced calls' time went (--trace-fsync, bench/lib/fsync_trace.py): each node's "
