@@ -487,6 +487,14 @@ def size(b):
     return "4 KiB" if b == 4096 else f"{b} B"
 
 
+def table_head(columns, rep_col, text_columns=0):
+    """A table's header and alignment rows: `case` (and `rep`) first, then
+    `columns`, numbers right-aligned but for the last `text_columns`."""
+    names = ["case"] + (["rep"] if rep_col else []) + list(columns)
+    numbers = len(names) - 1 - text_columns
+    return ["| " + " | ".join(names) + " |", "|---|" + "---:|" * numbers + "---|" * text_columns]
+
+
 def cpu_table(rows, rep_col):
     """Where the CPU went while the sustained cases sent (bench/lib/cpu_split.py)."""
     split_rows = [r for r in rows if r["mode"] == "sustained" and r.get("cpu_while_sending")]
@@ -501,11 +509,10 @@ def cpu_table(rows, rep_col):
           "share of all its CPUs (softirq in it), then CPU microseconds per accepted call: the whole machine, "
           "each process of the run, and what no process was charged with (softirq work, kernel threads, "
           "anything else running); the leader's and a follower's busiest threads by name "
-          "(docs/architecture.md, \"Threads\").", "",
-          "| case | " + ("rep | " if rep_col else "") + "payload | conc | machine busy % (softirq) | "
-          "machine µs/call | leader | followers | sender | function | unattributed | leader's threads µs/call | "
-          "a follower's threads µs/call |",
-          "|---|" + ("---:|" if rep_col else "") + "---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+          "(docs/architecture.md, \"Threads\").", ""]
+    md += table_head(["payload", "conc", "machine busy % (softirq)", "machine µs/call", "leader", "followers",
+                      "sender", "function", "unattributed", "leader's threads µs/call",
+                      "a follower's threads µs/call"], rep_col, text_columns=2)
     for r in split_rows:
         c = r["cpu_while_sending"]
         roles = c["roles"]
@@ -548,10 +555,9 @@ def render(out_dir):
                for i, p in enumerate(probes)]
         md.append("")
     rep_col = reps > 1
-    md += ["| case | " + ("rep | " if rep_col else "") + "payload | conc | accepted/sent | accepted msgs/s | "
-           "202 p50 ms | 202 p95 ms | 202 p99 ms | arrival p50 ms | arrival p95 ms | arrival p99 ms | "
-           "delivered msgs/s | missing | duplicated | CPU s / 10k (3 nodes) | peak RSS MiB (max) |",
-           "|---|" + ("---:|" if rep_col else "") + "---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    md += table_head(["payload", "conc", "accepted/sent", "accepted msgs/s", "202 p50 ms", "202 p95 ms",
+                      "202 p99 ms", "arrival p50 ms", "arrival p95 ms", "arrival p99 ms", "delivered msgs/s",
+                      "missing", "duplicated", "CPU s / 10k (3 nodes)", "peak RSS MiB (max)"], rep_col)
     for r in rows:
         a, v = r["acceptance_ms"], r["arrival_ms"]
         peak = max((n["peak_rss_mib"] or 0) for n in r["nodes_after"])
@@ -627,11 +633,10 @@ def render(out_dir):
         md += ["", f"The reference beside each sustained case: the same sender, receiver, payload and connections "
                f"through nginx ({st.get('nginx_workers', '?')} workers, a plain keep-alive reverse proxy, "
                "bench/lib/nginx_proxy.py), right after the nodes' run; nginx answers with the function's 200 and "
-               "stores nothing.", "",
-               "| case | " + ("rep | " if rep_col else "") + "payload | conc | nginx answered/sent | nginx msgs/s | "
-               "nodes' accepted msgs/s | share | nginx answer p50 / p95 ms | nginx arrival p50 / p95 ms | "
-               "nginx CPU s / 10k | nodes' CPU s / 10k | nginx missing |",
-               "|---|" + ("---:|" if rep_col else "") + "---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+               "stores nothing.", ""]
+        md += table_head(["payload", "conc", "nginx answered/sent", "nginx msgs/s", "nodes' accepted msgs/s", "share",
+                          "nginx answer p50 / p95 ms", "nginx arrival p50 / p95 ms", "nginx CPU s / 10k",
+                          "nodes' CPU s / 10k", "nginx missing"], rep_col)
         for r in referenced:
             ref = r["proxy_reference"]
             md.append(f"| {r['mode']} | " + (f"{r.get('rep', 0) + 1} | " if rep_col else "")
@@ -645,10 +650,9 @@ def render(out_dir):
     traced = [r for r in rows if r.get("fsync_trace")]
     if traced:
         md += ["", "Where the paced calls' time went (--trace-fsync, bench/lib/fsync_trace.py): each node's "
-               "fdatasync traced by perf; quorum = the second node's fdatasync ended; p50 / p95 in ms.", "",
-               "| case | " + ("rep | " if rep_col else "") + "payload | calls | send -> leader fsync starts | "
-               "send -> first follower fsync starts | one fsync | send -> quorum | quorum -> 202 | 202 |",
-               "|---|" + ("---:|" if rep_col else "") + "---:|---:|---:|---:|---:|---:|---:|---:|"]
+               "fdatasync traced by perf; quorum = the second node's fdatasync ended; p50 / p95 in ms.", ""]
+        md += table_head(["payload", "calls", "send -> leader fsync starts", "send -> first follower fsync starts",
+                          "one fsync", "send -> quorum", "quorum -> 202", "202"], rep_col)
         for r in traced:
             t = r["fsync_trace"]
             cell = lambda k: f"{fmt(t[k]['p50'])} / {fmt(t[k]['p95'])}"  # noqa: E731
