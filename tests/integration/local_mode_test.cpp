@@ -2,6 +2,7 @@
 // binary, real function processes (the echo example, small shell wrappers),
 // real sockets. Scale-to-zero timeouts are set to 1-2 s so tests wait on
 // conditions for a few seconds at most.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -375,6 +376,9 @@ TEST_CASE("local up with three nodes forms one SlimData cluster and wakes functi
     REQUIRE(r.status == 200);
   }
   CHECK(cluster.function_pids().size() == 1);
+  // The entrypoint that spread them is a thread of the supervisor, named for it.
+  const auto supervisor_threads = thread_names(cluster.proc->pid());
+  CHECK(std::count(supervisor_threads.begin(), supervisor_threads.end(), "entrypoint") == 1);
   // The nodes share this machine: each sizes its actor scheduler on its
   // share of the usable CPUs.
   const auto share = std::to_string(std::max(1u, slimfaas::net::usable_cpus() / 3));
