@@ -4,7 +4,6 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
-#include <functional>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -176,23 +175,13 @@ caf::behavior snapshot_waiter(caf::event_based_actor* self, caf::actor node, pid
   return {};
 }
 
-// Writes a snapshot file durably (temporary file, fsync, rename). Detached:
-// the writes and the fsync block.
-void write_snapshot_file(const std::filesystem::path& path, const std::function<void(store::FileAppender&)>& fill) {
-  const std::filesystem::path temporary = path.string() + ".tmp";
-  store::FileAppender file(temporary, true);
-  fill(file);
-  file.close();
-  store::commit_file(temporary, path);
-}
-
-// Writes a snapshot serialized in the node itself to its file, tells the
-// node how it went, and quits.
+// Writes a snapshot serialized in the node itself to its file (detached:
+// the writes and the fsync block), tells the node how it went, and quits.
 caf::behavior snapshot_file_writer(caf::event_based_actor* self, caf::actor node, std::filesystem::path path,
                                    std::shared_ptr<const std::string> data) {
   bool written = true;
   try {
-    write_snapshot_file(path, [&data](store::FileAppender& file) { file.append(*data); });
+    store::write_file_durably(path, *data);
   } catch (const std::exception& e) {
     spdlog::error("slimdata: cannot write snapshot file {}: {}", path.string(), e.what());
     written = false;
@@ -483,7 +472,7 @@ void maybe_compact(Self self) {
     try {
       // Streamed: the child never holds the whole snapshot (its pages
       // would all be fresh, faulted in and zeroed).
-      write_snapshot_file(path, [&s](store::FileAppender& file) {
+      store::write_file_durably(path, [&s](store::FileAppender& file) {
         s.machine.snapshot_to([&file](std::string_view piece) { file.append(piece); });
       });
     } catch (...) {

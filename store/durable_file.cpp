@@ -80,8 +80,14 @@ void commit_file(const std::filesystem::path& from, const std::filesystem::path&
 }
 
 void write_file_durably(const std::filesystem::path& path, std::string_view data) {
+  write_file_durably(path, [data](FileAppender& file) { file.append(data); });
+}
+
+void write_file_durably(const std::filesystem::path& path, const std::function<void(FileAppender&)>& fill) {
   const std::filesystem::path temporary = path.string() + ".tmp";
-  append_file(temporary, data, true);
+  FileAppender file(temporary, true);
+  fill(file);
+  file.close();
   commit_file(temporary, path);
 }
 

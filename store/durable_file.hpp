@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,6 +50,9 @@ void commit_file(const std::filesystem::path& from, const std::filesystem::path&
 // `data` as the whole content of `path`: append_file to "<path>.tmp", then
 // commit_file.
 void write_file_durably(const std::filesystem::path& path, std::string_view data);
+// The same, the content appended by `fill` piece by piece, so that it never
+// needs to exist whole in memory.
+void write_file_durably(const std::filesystem::path& path, const std::function<void(FileAppender&)>& fill);
 
 // The whole content of `path`, read in one go (sized by fstat); nothing if
 // it does not exist.
