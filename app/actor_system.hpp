@@ -1,14 +1,40 @@
 #pragma once
 // The CAF configuration every slimfaas process uses: a node, and the local
 // supervisor of a cluster with several nodes.
+#include <pthread.h>
+
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 #include <chrono>
+#include <cstring>
 
 #include "actors/local_supervisor_actor.hpp"
 #include "actors/raft_wire.hpp"
+#include "net/thread_name.hpp"
 
 namespace slimfaas::app {
+
+// CAF 0.17 names its scheduler's workers "caf.multiplexer", like the
+// middleman's network thread, so `top -H`, perf and bench/async.py's CPU
+// table could not tell actors' work from the peers' bytes. Every thread
+// CAF starts passes here once named; the workers become "caf.worker", and
+// name_middleman_thread names the network thread.
+class CafThreadNames : public caf::thread_hook {
+ public:
+  void init(caf::actor_system&) override {}
+  void thread_started() override {
+    char name[16] = {};
+    if (::pthread_getname_np(::pthread_self(), name, sizeof name) == 0 && std::strcmp(name, "caf.multiplexer") == 0)
+      net::name_this_thread("caf.worker");
+  }
+  void thread_terminates() override {}
+};
+
+// The middleman's thread also passes the hook (and becomes "caf.worker")
+// before its loop runs; this job runs in that loop, so after it.
+inline void name_middleman_thread(caf::actor_system& system) {
+  system.middleman().backend().post([] { net::name_this_thread("caf.middleman"); });
+}
 
 class ActorSystemConfig : public caf::actor_system_config {
  public:
@@ -34,6 +60,7 @@ class ActorSystemConfig : public caf::actor_system_config {
     // SlimData's peers and the local supervisor's nodes are reached through
     // CAF's network transparency.
     load<caf::io::middleman>();
+    add_thread_hook<CafThreadNames>();
     actors::register_slimdata_types(*this);
     actors::register_local_supervisor_types(*this);
   }

@@ -214,6 +214,7 @@ int up_cluster(const LocalManifest& manifest, const fs::path& state, std::vector
   // No peer timeout between the supervisor and its nodes (see run_node).
   ActorSystemConfig actor_config(2, std::chrono::milliseconds(0));
   caf::actor_system system(actor_config);
+  name_middleman_thread(system);
 
   std::vector<actors::ScaledFunction> scaled;
   for (const auto& f : functions) {

@@ -115,6 +115,7 @@ int run_node(const NodeConfig& config, std::unique_ptr<k8s::ReplicaBackend> back
   const std::chrono::milliseconds peer_timeout(config.local_supervisor.empty() ? config.slimdata_peer_timeout_ms : 0);
   ActorSystemConfig actor_config(actor_threads, peer_timeout);
   caf::actor_system system(actor_config);
+  name_middleman_thread(system);
 
   net::metrics::Registry registry;
   actors::ActorGateway gateway;

@@ -4,7 +4,7 @@ of the run, by thread name (/proc/<pid>/task/*/stat), over one window.
 The machine's busy time is the ground truth for "was this run CPU-bound":
 it includes softirq work the kernel charges to no thread of ours, kernel
 threads (disk I/O) and anything else running. Threads are summed by name
-(`http-io`, `http-client`, `raft-log`, `caf.multiplexer`, ...; see
+(`http-io`, `http-client`, `raft-log`, `caf.worker`, `caf.middleman`, ...; see
 docs/architecture.md, "Threads"); a thread that ended inside the window
 is not counted.
 """

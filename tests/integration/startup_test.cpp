@@ -90,21 +90,26 @@ TEST_CASE("every configured port serves the same functions", "[integration][star
   }
 }
 
-TEST_CASE("a node's HTTP threads carry a name saying what they are", "[integration][startup]") {
+TEST_CASE("a node's HTTP and actor threads carry a name saying what they are", "[integration][startup]") {
   // Operators tell threads apart with `top -H` or perf, and bench/async.py
-  // splits a node's CPU by thread name.
+  // splits a node's CPU by thread name. CAF itself names its scheduler's
+  // workers like its network thread ("caf.multiplexer"); the node renames
+  // both.
   auto echo = start_echo();
   const int port = free_port();
-  Process p({slimfaas_binary(), "serve", "--ports", std::to_string(port), "--io-threads", "2"},
+  Process p({slimfaas_binary(), "serve", "--ports", std::to_string(port), "--io-threads", "2", "--actor-threads",
+             "3"},
             {{"MOCK_KUBERNETES_FUNCTIONS", echo_function(echo)}}, "slimfaas-thread-names");
   REQUIRE(wait_http_ok("http://127.0.0.1:" + std::to_string(port) + "/health", 10s));
-  // Each thread names itself once it runs: the one that did not answer
+  // Each thread is named once it runs: the one that did not answer
   // /health may be a moment behind.
   std::vector<std::string> names;
+  const auto count = [&](const std::string& name) { return std::count(names.begin(), names.end(), name); };
   const bool named = wait_until(
       [&] {
         names = thread_names(p.pid());
-        return std::count(names.begin(), names.end(), "http-io") == 2;
+        return count("http-io") == 2 && count("caf.worker") == 3 && count("caf.middleman") == 1 &&
+               count("caf.multiplexer") == 0;
       },
       10s);
   std::string listed;
