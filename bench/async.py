@@ -42,10 +42,13 @@ process tree, so a slow quarter of an hour shows in the record.
 
   bench/async.py [--payloads 64,4096] [--cases paced,burst,sustained]
                  [--duration 10] [--concurrency 64] [--sustained-concurrency 64,256]
-                 [--reps 1] [--trace-fsync] [--reference nginx|none] [--out DIR]
+                 [--reps 1] [--trace-fsync] [--trace-hops] [--reference nginx|none] [--out DIR]
 
 --trace-fsync (paced cases; needs perf) splits each call's time around its
-nodes' fdatasync calls: see bench/lib/fsync_trace.py.
+nodes' fdatasync calls: see bench/lib/fsync_trace.py. --trace-hops does that
+and splits it further, hop by hop between threads and nodes, from more of
+their system calls (bench/lib/hop_trace.py); tracing them costs each call a
+little, so its paced figures are not comparable with an untraced run's.
 
 Binaries: SLIMFAAS_BIN (default build/release/slimfaas), NGINX_BIN (default
 nginx on PATH; Debian's nginx-light, scripts/install-deps.sh), ASYNC_PEER_BIN
@@ -73,6 +76,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench/lib"))
 import cpu_split  # noqa: E402
 import fsync_trace  # noqa: E402
+import hop_trace  # noqa: E402
 import host_probe  # noqa: E402
 import nginx_proxy  # noqa: E402
 from run_context import run_context  # noqa: E402
@@ -187,7 +191,8 @@ def run_case(binary, peer, payload, mode, concurrency, args, work, logs, used, r
             tracer = None
             if args.trace_fsync:
                 tracer = fsync_trace.FsyncTrace([n["proc"].pid for n in cluster.nodes],
-                                                os.path.join(case_logs, "fsync.perf"))
+                                                os.path.join(case_logs, "fsync.perf"),
+                                                hop_trace.EVENTS if args.trace_hops else fsync_trace.EVENTS)
                 try:
                     tracer.start()
                 except RuntimeError as e:
@@ -263,6 +268,10 @@ def run_case(binary, peer, payload, mode, concurrency, args, work, logs, used, r
     }
     if fsync_events is not None:
         row["fsync_trace"] = fsync_trace.decompose(accepted, fsync_events, leader["proc"].pid)
+        if args.trace_hops:
+            row["hop_trace"] = hop_trace.decompose(accepted, hop_trace.read(os.path.join(case_logs, "fsync.perf")),
+                                                   leader["proc"].pid,
+                                                   [n["proc"].pid for n in cluster.nodes if n is not leader])
     if mode == "sustained" and args.reference == "nginx":
         row["proxy_reference"] = run_proxy_reference(peer, payload, concurrency, args, os.path.join(work, case),
                                                      case_logs, used)
@@ -357,6 +366,8 @@ def main():
     ap.add_argument("--reps", type=int, default=1, help="runs of every case, interleaved; medians reported")
     ap.add_argument("--trace-fsync", action="store_true",
                     help="paced cases: split each call's time around its nodes' fdatasync calls (needs perf)")
+    ap.add_argument("--trace-hops", action="store_true",
+                    help="--trace-fsync, and each paced call split hop by hop between threads and nodes")
     ap.add_argument("--reference", choices=("nginx", "none"), default="nginx",
                     help="beside each sustained case, the same clients through nginx as a plain proxy")
     ap.add_argument("--node-args", default="", help="more `slimfaas serve` options for every node (experiments)")
@@ -377,6 +388,7 @@ def main():
     if args.reference == "nginx" and args.nginx is None:
         sys.exit("async: --reference nginx: nginx is missing (scripts/install-deps.sh installs nginx-light; "
                  "or set NGINX_BIN, or pass --reference none)")
+    args.trace_fsync = args.trace_fsync or args.trace_hops
     if args.trace_fsync and fsync_trace.available():
         sys.exit(f"async: --trace-fsync: {fsync_trace.available()}")
     payloads = [int(p) for p in args.payloads.split(",") if p]
@@ -432,6 +444,7 @@ def main():
                            "paced_interval_ms": args.paced_interval_ms, "warmup_calls": args.concurrency,
                            "node_args": args.node_args, "actor_threads": actor_threads_share(),
                            "reps": args.reps, "trace_fsync": args.trace_fsync,
+                           "trace_hops": args.trace_hops,
                            "reference": args.reference, "nginx_workers": os.cpu_count()},
               "host_probes": probes, "runs": rows, "targets": TARGETS, "slimfaas_reference": REFERENCE}
     with open(os.path.join(out_dir, "async.json"), "w") as f:
@@ -660,6 +673,17 @@ def render(out_dir):
                       + f"{size(r['payload_bytes'])} | {t['calls']} | {cell('leader_fsync_start_ms')} | "
                       f"{cell('follower_fsync_start_ms')} | {cell('fsync_ms')} | {cell('quorum_ms')} | "
                       f"{cell('after_quorum_ms')} | {cell('acceptance_ms')} |")
+    hopped = [r for r in rows if r.get("hop_trace")]
+    if hopped:
+        md += ["", "The same calls hop by hop (--trace-hops, bench/lib/hop_trace.py): each hop ends at the next "
+               "system call of the thread that takes the call on, so the hops add up to the 202; the follower is "
+               "the quorum's; p50 / p95 in ms (medians of different calls do not add up).", ""]
+        md += table_head(["payload", "calls"] + [title for _, title in hop_trace.HOPS], rep_col)
+        for r in hopped:
+            t = r["hop_trace"]
+            md.append(f"| {r['mode']} | " + (f"{r.get('rep', 0) + 1} | " if rep_col else "")
+                      + f"{size(r['payload_bytes'])} | {t['calls']} | "
+                      + " | ".join(f"{fmt(t[k]['p50'])} / {fmt(t[k]['p95'])}" for k, _ in hop_trace.HOPS) + " |")
     with open(os.path.join(out_dir, "async.md"), "w") as f:
         f.write("\n".join(md) + "\n")
     print("\n".join(md))

@@ -47,14 +47,16 @@ def available():
 
 
 class FsyncTrace:
-    def __init__(self, pids, path):
+    def __init__(self, pids, path, events=EVENTS):
+        """`events`: perf's event list; more than EVENTS for bench/lib/hop_trace.py."""
         self.pids = list(pids)
         self.path = path
+        self.events = events
         self.proc = None
 
     def start(self):
         self.proc = subprocess.Popen(
-            ["perf", "record", "-q", "-k", "CLOCK_MONOTONIC", "-e", EVENTS,
+            ["perf", "record", "-q", "-k", "CLOCK_MONOTONIC", "-e", self.events,
              "-p", ",".join(str(p) for p in self.pids), "-o", self.path],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         # perf writes its header once it has attached to every thread.
