@@ -23,9 +23,12 @@ the wait for it.
 
 Needs the syscall events below (`bench/async.py --trace-hops`), which cost
 each traced call a little: the paced figures of a traced run are a little
-higher than an untraced one's. A heartbeat sent in a call's window could be
-taken for its append; at one heartbeat per election timeout's fraction and
-calls of 2-3 ms, that is rare, and the medians do not see it.
+higher than an untraced one's. A heartbeat (Raft's, one per peer every
+`--slimdata-tick-ms`, 50 ms by default, or CAF's between idle peers) sent
+or received inside a hop, a fraction of a millisecond, is taken for the
+call's message: a few calls in a hundred at most have a hop cut short and
+a later one longer by as much (the sum stays exact), which the medians do
+not see.
 """
 import bisect
 import re
@@ -120,10 +123,10 @@ def entered(pid, comm, call):
 
 def call_hops(tl, sent, done, leader, followers):
     """One call's hops in ns, or None when one of its events is missing."""
-    read = tl.first(sent, done, received(leader, "http-io", "recvfrom"))
-    if not read:
+    request = tl.first(sent, done, received(leader, "http-io", "recvfrom"))
+    if not request:
         return None
-    woke = tl.first(read.t, done, lambda e: e.pid == leader and e.comm == "caf.worker" and not e.enter
+    woke = tl.first(request.t, done, lambda e: e.pid == leader and e.comm == "caf.worker" and not e.enter
                     and e.call == "futex")
     if not woke:
         return None
@@ -149,7 +152,7 @@ def call_hops(tl, sent, done, leader, followers):
     answer = tl.first(back.t, done, entered(leader, "http-io", "sendmsg"))
     if not answer:
         return None
-    marks = [sent, read.t, woke.t, append.t, got.t, start.t, end.t, ack.t, back.t, answer.t, done]
+    marks = [sent, request.t, woke.t, append.t, got.t, start.t, end.t, ack.t, back.t, answer.t, done]
     return [b - a for a, b in zip(marks, marks[1:])]
 
 
