@@ -515,6 +515,7 @@ bool RaftCore::send_append(NodeId peer, bool send_if_empty) {
   message.commit = log_.commit();
   const bool has_entries = !message.entries.empty();
   if (!has_entries && !send_if_empty) return false;
+  if (has_entries && holds_back(progress, message.entries)) return false;
   progress.commit_sent = std::max(progress.commit_sent, message.commit);
   if (progress.state == PeerProgress::State::Replicate) {
     if (has_entries) progress.next = message.entries.back().index + 1;
@@ -523,6 +524,22 @@ bool RaftCore::send_append(NodeId peer, bool send_if_empty) {
   }
   send(std::move(message));
   return has_entries && progress.state == PeerProgress::State::Replicate;
+}
+
+// Small entries wait for the answer to what the follower has in flight
+// (config: hold_append_bytes). That answer comes back to handle_append_response,
+// whose send_commit sends them; if it never comes (a lost append), the
+// heartbeat answers turn the follower to Probe, where nothing is held.
+bool RaftCore::holds_back(const PeerProgress& progress, const std::vector<Entry>& entries) const {
+  if (config_.hold_append_bytes == 0 || progress.state != PeerProgress::State::Replicate ||
+      !progress.awaiting_answer())
+    return false;
+  std::size_t bytes = 0;
+  for (const auto& entry : entries) {
+    bytes += entry.data.size();
+    if (bytes >= config_.hold_append_bytes) return false;
+  }
+  return true;
 }
 
 void RaftCore::flush_pending_appends() {

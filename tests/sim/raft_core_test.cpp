@@ -15,8 +15,11 @@ namespace {
 
 using namespace slimfaas::store;
 
-RaftConfig config_for(NodeId id, std::vector<NodeId> voters) {
+// `hold_append_bytes`: the core's default unless a test says otherwise.
+RaftConfig config_for(NodeId id, std::vector<NodeId> voters,
+                      std::size_t hold_append_bytes = RaftConfig{}.hold_append_bytes) {
   RaftConfig config;
+  config.hold_append_bytes = hold_append_bytes;
   config.id = id;
   config.voters = std::move(voters);
   config.election_ticks = 10;
@@ -42,10 +45,12 @@ struct TestCluster {
   std::map<NodeId, std::vector<Ready>> readies;
   std::vector<Message> delivered;
 
-  explicit TestCluster(std::size_t nodes, std::map<NodeId, RecoveredState> recovered = {}) {
+  explicit TestCluster(std::size_t nodes, std::map<NodeId, RecoveredState> recovered = {},
+                       std::size_t hold_append_bytes = RaftConfig{}.hold_append_bytes) {
     std::vector<NodeId> voters;
     for (NodeId id = 1; id <= nodes; ++id) voters.push_back(id);
-    for (NodeId id : voters) cores[id] = std::make_unique<RaftCore>(config_for(id, voters), recovered[id]);
+    for (NodeId id : voters)
+      cores[id] = std::make_unique<RaftCore>(config_for(id, voters, hold_append_bytes), recovered[id]);
     for (NodeId id : voters) drain(id);
   }
 
@@ -515,7 +520,9 @@ TEST_CASE("proposals made together share one append per peer", "[raft]") {
 }
 
 TEST_CASE("a leader replicates new proposals while its own write runs, and acknowledgements wait", "[raft]") {
-  TestCluster cluster(3);
+  // Every batch leaves at once here (hold_append_bytes 0): the followers
+  // still have "first" unanswered when "second" and "third" come.
+  TestCluster cluster(3, {}, 0);
   cluster.elect(1);
   REQUIRE(cluster[1].role() == Role::Leader);
   RaftCore& leader = cluster[1];
@@ -592,7 +599,7 @@ TEST_CASE("a leader replicates new proposals while its own write runs, and ackno
 
 TEST_CASE("a follower with entries in flight learns a new commit index with its next append, an idle one at once",
           "[raft]") {
-  TestCluster cluster(3);
+  TestCluster cluster(3, {}, 0);  // small appends leave at once, so that two can be in flight
   cluster.elect(1);
   cluster.run(1);
   RaftCore& leader = cluster[1];
@@ -633,4 +640,108 @@ TEST_CASE("a follower with entries in flight learns a new commit index with its 
     CHECK(cluster[id].log().commit() == leader.log().commit());
     CHECK(cluster.applied[id].size() == cluster.applied[1].size());
   }
+}
+
+namespace {
+
+// The entries of the appends with entries queued for `to`, one vector per append.
+std::vector<std::vector<std::string>> appends_to(const std::deque<Message>& queued, NodeId to) {
+  std::vector<std::vector<std::string>> appends;
+  for (const auto& m : queued) {
+    if (m.type != MessageType::Append || m.to != to || m.entries.empty()) continue;
+    appends.emplace_back();
+    for (const auto& e : m.entries) appends.back().push_back(e.data.str());
+  }
+  return appends;
+}
+
+// Delivers the queued messages that `match`, in order; the others stay
+// queued, ahead of what the deliveries caused.
+template <class Match>
+void deliver_where(TestCluster& cluster, Match match) {
+  std::deque<Message> queued;
+  queued.swap(cluster.in_flight);
+  std::deque<Message> kept;
+  for (auto& m : queued) {
+    if (!match(m)) {
+      kept.push_back(std::move(m));
+      continue;
+    }
+    cluster[m.to].step(m);
+    cluster.drain(m.to);
+  }
+  for (auto it = kept.rbegin(); it != kept.rend(); ++it) cluster.in_flight.push_front(std::move(*it));
+}
+
+void check_all_caught_up(TestCluster& cluster) {
+  RaftCore& leader = cluster[1];
+  REQUIRE(leader.log().commit() == leader.log().last_index());
+  for (NodeId id : {2, 3}) {
+    CHECK(cluster[id].log().last_index() == leader.log().last_index());
+    CHECK(cluster[id].log().commit() == leader.log().commit());
+    CHECK(cluster.applied[id].size() == cluster.applied[1].size());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("small entries for a follower with an append unanswered wait for its answer, then leave together",
+          "[raft]") {
+  TestCluster cluster(3, {}, 64);  // appends under 64 bytes wait
+  cluster.elect(1);
+  cluster.run(1);
+  REQUIRE(cluster.in_flight.empty());
+  RaftCore& leader = cluster[1];
+  using Appends = std::vector<std::vector<std::string>>;
+
+  // Idle followers get an entry at once.
+  REQUIRE(leader.propose("a").accepted());
+  cluster.drain(1);
+  CHECK(appends_to(cluster.in_flight, 2) == Appends{{"a"}});
+  CHECK(appends_to(cluster.in_flight, 3) == Appends{{"a"}});
+
+  // "a" is unanswered everywhere: "b" and "c" wait.
+  REQUIRE(leader.propose("b").accepted());
+  cluster.drain(1);
+  REQUIRE(leader.propose("c").accepted());
+  cluster.drain(1);
+  CHECK(appends_to(cluster.in_flight, 2) == Appends{{"a"}});
+  CHECK(appends_to(cluster.in_flight, 3) == Appends{{"a"}});
+
+  // Follower 2 answers: both leave to it in one append. Follower 3, still
+  // unanswered, keeps waiting.
+  deliver_where(cluster, [](const Message& m) { return m.to == 2; });
+  deliver_where(cluster, [](const Message& m) { return m.from == 2 && m.to == 1; });
+  CHECK(appends_to(cluster.in_flight, 2) == Appends{{"b", "c"}});
+  CHECK(appends_to(cluster.in_flight, 3) == Appends{{"a"}});
+
+  // Entries worth the bytes leave at once, to both, with what waited.
+  const std::string large(100, 'x');
+  REQUIRE(leader.propose(large).accepted());
+  cluster.drain(1);
+  CHECK(appends_to(cluster.in_flight, 2) == Appends{{"b", "c"}, {large}});
+  CHECK(appends_to(cluster.in_flight, 3) == Appends{{"a"}, {"b", "c", large}});
+
+  cluster.deliver_all();
+  check_all_caught_up(cluster);
+}
+
+TEST_CASE("an entry waiting for a lost append's answer still reaches the follower", "[raft]") {
+  TestCluster cluster(3, {}, 64);
+  cluster.elect(1);
+  cluster.run(1);
+  RaftCore& leader = cluster[1];
+  REQUIRE(leader.propose("a").accepted());
+  cluster.drain(1);
+  // The append to follower 3 is lost: no answer will come for it.
+  std::erase_if(cluster.in_flight, [](const Message& m) { return m.type == MessageType::Append && m.to == 3; });
+  REQUIRE(leader.propose("b").accepted());
+  cluster.drain(1);
+  CHECK(appends_to(cluster.in_flight, 3).empty());  // "b" waits for the lost "a"
+  cluster.deliver_all();
+  CHECK(cluster[3].log().last_index() < leader.log().last_index());
+  // Heartbeat answers without progress turn follower 3 to Probe, where
+  // nothing waits: it gets both.
+  cluster.run(5);
+  check_all_caught_up(cluster);
 }
