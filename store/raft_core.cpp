@@ -507,6 +507,7 @@ bool RaftCore::send_append(NodeId peer, bool send_if_empty) {
     send(std::move(message));
     return false;
   }
+  if (holds_back(progress)) return false;
   message.type = MessageType::Append;
   message.index = previous;
   message.log_term = *previous_term;
@@ -515,7 +516,6 @@ bool RaftCore::send_append(NodeId peer, bool send_if_empty) {
   message.commit = log_.commit();
   const bool has_entries = !message.entries.empty();
   if (!has_entries && !send_if_empty) return false;
-  if (has_entries && holds_back(progress, message.entries)) return false;
   progress.commit_sent = std::max(progress.commit_sent, message.commit);
   if (progress.state == PeerProgress::State::Replicate) {
     if (has_entries) progress.next = message.entries.back().index + 1;
@@ -530,13 +530,14 @@ bool RaftCore::send_append(NodeId peer, bool send_if_empty) {
 // (config: hold_append_bytes). That answer comes back to handle_append_response,
 // whose send_commit sends them; if it never comes (a lost append), the
 // heartbeat answers turn the follower to Probe, where nothing is held.
-bool RaftCore::holds_back(const PeerProgress& progress, const std::vector<Entry>& entries) const {
+// Decided before the append is built: a held batch costs no slice.
+bool RaftCore::holds_back(const PeerProgress& progress) const {
   if (config_.hold_append_bytes == 0 || progress.state != PeerProgress::State::Replicate ||
-      !progress.awaiting_answer())
+      !progress.awaiting_answer() || progress.next > log_.last_index())
     return false;
   std::size_t bytes = 0;
-  for (const auto& entry : entries) {
-    bytes += entry.data.size();
+  for (Index i = progress.next; i <= log_.last_index(); ++i) {
+    bytes += log_.at(i).data.size();
     if (bytes >= config_.hold_append_bytes) return false;
   }
   return true;

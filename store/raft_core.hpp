@@ -298,7 +298,7 @@ class RaftCore {
   void handle_append_response(const Message& message);
   void handle_heartbeat_response(const Message& message);
   bool send_append(NodeId peer, bool send_if_empty);
-  bool holds_back(const PeerProgress& progress, const std::vector<Entry>& entries) const;
+  bool holds_back(const PeerProgress& progress) const;
   void flush_pending_appends();
   void broadcast_append();
   void send_commit(NodeId peer);
