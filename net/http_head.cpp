@@ -1,19 +1,37 @@
 #include "net/http_head.hpp"
 
+#include <array>
+
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/status.hpp>
 
 namespace slimfaas::net {
 
-bool head_safe(std::string_view s) noexcept {
-  return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
-}
-
 namespace {
 
+// What each byte is, so that checking a string is one pass over its bytes.
+// (std::string_view::find_first_of calls memchr over the set once per
+// byte: on the delivery thread, which checks every stored header of every
+// attempt, that was a tenth of its time.)
+enum ByteClass : unsigned char { kLineBreak = 1, kNameSeparator = 2 };
+
+constexpr std::array<unsigned char, 256> byte_classes() {
+  std::array<unsigned char, 256> classes{};
+  for (unsigned char c : {'\r', '\n', '\0'}) classes[c] = kLineBreak;
+  for (unsigned char c : {':', ' ', '\t'}) classes[c] = kNameSeparator;
+  return classes;
+}
+
+constexpr auto kByteClasses = byte_classes();
+
+bool has_any(std::string_view s, unsigned char classes) noexcept {
+  unsigned char seen = 0;
+  for (char c : s) seen |= kByteClasses[static_cast<unsigned char>(c)];
+  return (seen & classes) != 0;
+}
+
 bool field_safe(std::string_view name, std::string_view value) noexcept {
-  return !name.empty() && name.find_first_of(": \t") == std::string_view::npos && head_safe(name) &&
-         head_safe(value);
+  return !name.empty() && !has_any(name, kLineBreak | kNameSeparator) && !has_any(value, kLineBreak);
 }
 
 // Fields that say how the message is framed or how the connection ends:
@@ -34,6 +52,8 @@ std::size_t fields_size(const HeaderList& headers) {
 }
 
 }  // namespace
+
+bool head_safe(std::string_view s) noexcept { return !has_any(s, kLineBreak); }
 
 bool append_request_head(std::string& out, std::string_view method, std::string_view target,
                          std::string_view host_port, const HeaderList& headers,

@@ -34,6 +34,20 @@ TEST_CASE("a request head refuses what would break the framing") {
   CHECK_FALSE(append_request_head(out, "GET", "/", "h:1", {{"X\r\nY", "a"}}, 0));
   CHECK_FALSE(append_request_head(out, "GET", "/", "h:1", {{"X: Y", "a"}}, 0));
   CHECK_FALSE(append_request_head(out, "GET", "/", "h:1", {{"", "a"}}, 0));
+  CHECK_FALSE(append_request_head(out, "GET", "/", "h:1", {{"X\tY", "a"}}, 0));
+  CHECK_FALSE(append_request_head(out, "GET", "/", "h:1", {{"X:", "a"}}, 0));
+  CHECK_FALSE(append_request_head(out, "GET", "/", "h:1", {{"X", std::string(300, 'v') + "\r"}}, 0));
+  CHECK_FALSE(append_request_head(out, "GET", "/", "h:1", {{"X", std::string("\0", 1) + std::string(300, 'v')}}, 0));
+  CHECK_FALSE(head_safe(std::string(1000, 'a') + "\n"));
+}
+
+TEST_CASE("a head keeps any other byte: tabs and spaces in values, UTF-8 and obs-text") {
+  std::string out;
+  const std::string value = "a\tb c \xc3\xa9\xff\x7f";
+  REQUIRE(append_request_head(out, "GET", "/caf\xc3\xa9", "h:1", {{"X-Name\xc3\xa9", value}}, std::nullopt));
+  CHECK(out == "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h:1\r\nX-Name\xc3\xa9: " + value + "\r\n\r\n");
+  CHECK(head_safe(value));
+  CHECK(head_safe(""));
 }
 
 TEST_CASE("a response head: status line with reason, headers, Content-Length") {
