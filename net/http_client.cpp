@@ -8,8 +8,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <algorithm>
@@ -47,14 +45,76 @@ constexpr std::chrono::milliseconds kMaxSweepInterval{5'000};
 
 }  // namespace
 
+// The status of a response, read with its body dropped and its fields
+// unstored: async delivery needs nothing else, and beast's own parser
+// allocates every field of every answer into a list only to free it.
+class StatusParser final : public http::basic_parser<false> {
+ public:
+  unsigned status() const { return status_; }
+
+ private:
+  void on_request_impl(http::verb, beast::string_view, beast::string_view, int, beast::error_code&) override {}
+  void on_response_impl(int code, beast::string_view, int, beast::error_code&) override {
+    status_ = static_cast<unsigned>(code);
+  }
+  void on_field_impl(http::field, beast::string_view, beast::string_view, beast::error_code&) override {}
+  void on_header_impl(beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, beast::error_code&) override {}
+  std::size_t on_body_impl(beast::string_view body, beast::error_code&) override { return body.size(); }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, beast::error_code&) override {
+    return body.size();
+  }
+  void on_finish_impl(beast::error_code&) override {}
+
+  unsigned status_ = 0;
+};
+
 // Connections come from the same keep-alive pool as the proxy's
 // (net/upstream_pool: liveness check, idle timeout), on the client's thread.
+//
+// Deadlines: every exchange in flight is linked into one list, and a
+// single timer, set to the earliest deadline, cancels the sockets of those
+// past theirs. A timer per exchange (beast's tcp_stream keeps one, with a
+// shared state allocated per stream) cost a service lookup, an allocation
+// and timer queue work on every delivery; here an exchange that ends in
+// time costs two pointer updates, and the timer fires about once per
+// timeout period while exchanges end well before theirs.
 struct HttpClient::Impl {
+  struct InFlight {
+    tcp::socket* socket = nullptr;
+    Clock::time_point deadline;
+    bool timed_out = false;
+    InFlight* prev = nullptr;
+    InFlight* next = nullptr;
+  };
+
+  // Links an exchange into the list for as long as it lives.
+  class Watch {
+   public:
+    Watch(Impl& impl, tcp::socket& socket, Clock::time_point deadline) : impl_(impl) {
+      entry_.socket = &socket;
+      entry_.deadline = deadline;
+      impl_.link(entry_);
+    }
+    ~Watch() { impl_.unlink(entry_); }
+    Watch(const Watch&) = delete;
+    Watch& operator=(const Watch&) = delete;
+    bool timed_out() const { return entry_.timed_out; }
+
+   private:
+    Impl& impl_;
+    InFlight entry_;
+  };
+
   asio::io_context io{1};
   asio::executor_work_guard<asio::io_context::executor_type> guard = asio::make_work_guard(io);
   const ServerLimits limits;
   UpstreamPool pool;  // touched on the client's thread only
   asio::steady_timer sweep_timer{io};
+  asio::steady_timer deadline_timer{io};
+  std::optional<Clock::time_point> deadline_armed;  // when deadline_timer fires, if it waits
+  InFlight* in_flight = nullptr;                     // the list's head
   std::thread thread;
 
   Impl(std::size_t max_idle_per_host, std::chrono::milliseconds idle_timeout)
@@ -75,21 +135,54 @@ struct HttpClient::Impl {
     });
   }
 
-  // A new connection, given up at the request's deadline.
-  asio::awaitable<void> connect(const ClientRequest& request, tcp::socket& socket, Clock::time_point deadline,
-                                beast::error_code& ec) {
-    asio::steady_timer timer(io);
-    timer.expires_at(deadline);
-    bool timed_out = false;
-    timer.async_wait([&socket, &timed_out](beast::error_code wait_ec) {
-      if (wait_ec) return;  // cancelled: the connect ended first
-      timed_out = true;
-      beast::error_code ignored;
-      socket.cancel(ignored);
+  void link(InFlight& entry) {
+    entry.next = in_flight;
+    if (in_flight) in_flight->prev = &entry;
+    in_flight = &entry;
+    if (!deadline_armed || entry.deadline < *deadline_armed) arm_deadline(entry.deadline);
+  }
+
+  // The timer is left as it is: when it fires it finds the next deadline.
+  void unlink(InFlight& entry) {
+    if (entry.prev) entry.prev->next = entry.next;
+    else in_flight = entry.next;
+    if (entry.next) entry.next->prev = entry.prev;
+  }
+
+  void arm_deadline(Clock::time_point at) {
+    deadline_armed = at;
+    deadline_timer.expires_at(at);  // a wait already set ends with operation_aborted
+    deadline_timer.async_wait([this](beast::error_code ec) {
+      if (!ec) on_deadline();
     });
-    co_await pool.connect(request.host, request.port, socket, ec);
-    timer.cancel();
-    if (timed_out) ec = beast::error::timeout;
+  }
+
+  void on_deadline() {
+    deadline_armed.reset();
+    const auto now = Clock::now();
+    std::optional<Clock::time_point> next;
+    for (InFlight* entry = in_flight; entry; entry = entry->next) {
+      if (entry->timed_out) continue;
+      if (entry->deadline <= now) {
+        entry->timed_out = true;
+        beast::error_code ignored;
+        entry->socket->cancel(ignored);
+      } else if (!next || entry->deadline < *next) {
+        next = entry->deadline;
+      }
+    }
+    if (next) arm_deadline(*next);
+  }
+
+  static void fail(ClientResponse& out, bool timed_out, const beast::error_code& ec, const ClientRequest& request,
+                   ClientResponse::Error otherwise) {
+    if (timed_out) {
+      out.error = ClientResponse::Error::timeout;
+      out.detail = "no complete response within " + std::to_string(request.timeout.count()) + " ms";
+    } else {
+      out.error = otherwise;
+      out.detail = ec.message();
+    }
   }
 
   asio::awaitable<void> run(ClientRequest request, Done done) {
@@ -126,39 +219,34 @@ struct HttpClient::Impl {
     for (int round = 0; round < 2; ++round) {
       beast::error_code ec;
       tcp::socket socket(io);
+      const Watch watch(*this, socket, deadline);
       const bool reused = pool.take(request.host, request.port, socket);
       if (!reused) {
-        co_await connect(request, socket, deadline, ec);
-        if (ec) {
-          out.error = ec == beast::error::timeout ? ClientResponse::Error::timeout : ClientResponse::Error::connect;
-          out.detail = ec.message();
+        co_await pool.connect(request.host, request.port, socket, ec);
+        if (ec || watch.timed_out()) {
+          fail(out, watch.timed_out(), ec, request, ClientResponse::Error::connect);
           break;
         }
       }
-      beast::tcp_stream stream(std::move(socket));
-      beast::flat_buffer buffer;
-      stream.expires_at(deadline);
-      co_await asio::async_write(stream, message, redirect_error(use_awaitable, ec));
-      if (ec) {
-        if (reused && ec != beast::error::timeout) continue;
-        out.error = ec == beast::error::timeout ? ClientResponse::Error::timeout : ClientResponse::Error::io;
-        out.detail = ec.message();
+      co_await asio::async_write(socket, message, redirect_error(use_awaitable, ec));
+      if (ec || watch.timed_out()) {
+        if (reused && !watch.timed_out()) continue;
+        fail(out, watch.timed_out(), ec, request, ClientResponse::Error::io);
         break;
       }
-      http::response_parser<http::string_body> parser;
+      beast::flat_buffer buffer;
+      StatusParser parser;
       parser.body_limit(kMaxResponseBody);
-      co_await http::async_read(stream, buffer, parser, redirect_error(use_awaitable, ec));
-      if (ec) {
-        if (reused && !parser.got_some() && ec != beast::error::timeout) continue;
-        out.error = ec == beast::error::timeout ? ClientResponse::Error::timeout : ClientResponse::Error::io;
-        out.detail = ec.message();
+      co_await http::async_read(socket, buffer, parser, redirect_error(use_awaitable, ec));
+      if (ec || watch.timed_out()) {
+        if (reused && !parser.got_some() && !watch.timed_out()) continue;
+        fail(out, watch.timed_out(), ec, request, ClientResponse::Error::io);
         break;
       }
       out.error = ClientResponse::Error::none;
-      out.status = parser.get().result_int();
-      if (parser.get().keep_alive() && buffer.size() == 0) {
-        stream.expires_never();
-        pool.give_back(request.host, request.port, stream.release_socket(), request.parallel_per_host);
+      out.status = parser.status();
+      if (parser.keep_alive() && buffer.size() == 0) {
+        pool.give_back(request.host, request.port, std::move(socket), request.parallel_per_host);
       }
       break;
     }

@@ -343,6 +343,63 @@ TEST_CASE("no answer before the deadline is a timeout") {
   CHECK(response.elapsed < 10s);
 }
 
+TEST_CASE("each request times out at its own deadline, whatever the order they were sent in") {
+  // One timer serves every request in flight: a request with a near
+  // deadline sent after one with a far deadline must not wait for the far
+  // one, and a request answered meanwhile is not touched.
+  ScriptedServer server([](const Received& r) {
+    if (r.request_line().find("/answered") != std::string::npos) return ok(200);
+    return Reply{"", false, true};
+  });
+  HttpClient client;
+  auto send = [&client](ClientRequest request) {
+    auto done = std::make_shared<std::promise<ClientResponse>>();
+    auto answer = done->get_future();
+    client.send(std::move(request), [done](ClientResponse r) { done->set_value(std::move(r)); });
+    return answer;
+  };
+  auto far_request = request_to(server.port(), "POST", "/far", "x");
+  far_request.timeout = 4s;
+  auto near_request = request_to(server.port(), "POST", "/near", "x");
+  near_request.timeout = 300ms;
+  auto far = send(far_request);
+  auto near = send(near_request);
+  auto answered = send(request_to(server.port(), "POST", "/answered", "x"));
+
+  REQUIRE(near.wait_for(30s) == std::future_status::ready);
+  const auto near_response = near.get();
+  CHECK(near_response.error == ClientResponse::Error::timeout);
+  CHECK(near_response.elapsed >= 300ms);
+  CHECK(near_response.elapsed < 3s);
+  CHECK(far.wait_for(0s) == std::future_status::timeout);  // still waiting for its answer
+
+  REQUIRE(answered.wait_for(30s) == std::future_status::ready);
+  CHECK(answered.get().status == 200);
+
+  REQUIRE(far.wait_for(30s) == std::future_status::ready);
+  const auto far_response = far.get();
+  CHECK(far_response.error == ClientResponse::Error::timeout);
+  CHECK(far_response.elapsed >= 4s);
+  CHECK_FALSE(far_response.detail.empty());
+}
+
+TEST_CASE("a connection whose request timed out is not used again") {
+  int n = 0;
+  ScriptedServer server([&n](const Received&) {
+    ++n;
+    if (n == 1) return Reply{"", false, true};
+    return ok(200);
+  });
+  HttpClient client;
+  auto slow = request_to(server.port(), "POST", "/slow", "x");
+  slow.timeout = 200ms;
+  CHECK(call(client, slow).error == ClientResponse::Error::timeout);
+  const auto response = call(client, request_to(server.port(), "POST", "/next", "x"));
+  REQUIRE(response.error == ClientResponse::Error::none);
+  CHECK(response.status == 200);
+  CHECK(server.connections() == 2);
+}
+
 TEST_CASE("a port nothing listens on is a connect error") {
   HttpClient client;
   const auto response = call(client, request_to(static_cast<std::uint16_t>(it::free_port()), "POST", "/", "x"));
