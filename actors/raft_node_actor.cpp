@@ -361,8 +361,8 @@ void deliver_all(PendingProposal& proposal, const SlimDataReply& reply) {
 // Each caller gets its own command's result: a merged entry's result is
 // the batch's, one result per command in order.
 void answer_applied(PendingProposal& proposal, std::string result) {
-  SlimDataReply r;
   if (proposal.parts.empty()) {
+    SlimDataReply r;
     r.value = std::move(result);
     return proposal.promise.deliver(std::move(r));
   }
@@ -374,9 +374,11 @@ void answer_applied(PendingProposal& proposal, std::string result) {
   }
   if (results.size() != proposal.parts.size())
     return deliver_all(proposal, reply_of(SlimDataReply::Status::failed, "merged entry: result count differs"));
+  // Moved, not copied: a queue take's result carries the bodies it took.
   for (std::size_t i = 0; i < results.size(); ++i) {
+    SlimDataReply r;
     r.value = std::move(results[i]);
-    proposal.parts[i].deliver(r);
+    proposal.parts[i].deliver(std::move(r));
   }
 }
 
