@@ -107,6 +107,9 @@ struct HttpClient::Impl {
     InFlight entry_;
   };
 
+  // The list's head. Declared before the io_context, so that it outlives
+  // the exchanges the io_context destroys when it goes (each unlinks itself).
+  InFlight* in_flight = nullptr;
   asio::io_context io{1};
   asio::executor_work_guard<asio::io_context::executor_type> guard = asio::make_work_guard(io);
   const ServerLimits limits;
@@ -114,7 +117,6 @@ struct HttpClient::Impl {
   asio::steady_timer sweep_timer{io};
   asio::steady_timer deadline_timer{io};
   std::optional<Clock::time_point> deadline_armed;  // when deadline_timer fires, if it waits
-  InFlight* in_flight = nullptr;                     // the list's head
   std::thread thread;
 
   Impl(std::size_t max_idle_per_host, std::chrono::milliseconds idle_timeout)

@@ -52,7 +52,9 @@ class HttpClient {
   // `idle_timeout` (and when found dead on reuse).
   explicit HttpClient(std::size_t max_idle_per_host = 64,
                       std::chrono::milliseconds idle_timeout = std::chrono::milliseconds(30'000));
-  // Stops the thread; requests still running complete with Error::io.
+  // Stops the thread. A request still running is dropped: its `done` never
+  // runs (async delivery leaves such an item leased in the store, to be
+  // delivered again when its lease ends).
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;

@@ -400,6 +400,24 @@ TEST_CASE("a connection whose request timed out is not used again") {
   CHECK(server.connections() == 2);
 }
 
+TEST_CASE("a client stopped with requests in flight returns at once and never calls back") {
+  ScriptedServer server([](const Received&) { return Reply{"", false, true}; });
+  auto called = std::make_shared<std::atomic<int>>(0);
+  {
+    HttpClient client;
+    for (int i = 0; i < 3; ++i) {
+      auto request = request_to(server.port(), "POST", "/held", "x");
+      request.timeout = 60s;
+      client.send(std::move(request), [called](ClientResponse) { ++*called; });
+    }
+    REQUIRE(it::wait_until([&] { return server.received().size() == 3; }, 10s));
+    const auto before = std::chrono::steady_clock::now();
+    client.stop();
+    CHECK(std::chrono::steady_clock::now() - before < 10s);
+  }  // the destructor drops the exchanges still linked to the client
+  CHECK(called->load() == 0);
+}
+
 TEST_CASE("a port nothing listens on is a connect error") {
   HttpClient client;
   const auto response = call(client, request_to(static_cast<std::uint16_t>(it::free_port()), "POST", "/", "x"));
