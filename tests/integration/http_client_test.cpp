@@ -74,6 +74,12 @@ Reply ok(int status = 200, const std::string& body = "", const std::string& extr
           false, false};
 }
 
+// A script: the `which`-th request (from 1) gets `reply`, every other one 200.
+std::function<Reply(const Received&)> nth_gets(int which, Reply reply) {
+  auto seen = std::make_shared<int>(0);
+  return [seen, which, reply](const Received&) { return ++*seen == which ? reply : ok(200); };
+}
+
 // A blocking HTTP/1.1 server on an ephemeral port: one thread per
 // connection, requests framed by Content-Length (the client always sends it
 // when there is a body), answers from the script.
@@ -305,12 +311,7 @@ TEST_CASE("a pooled connection that breaks before the answer is retried once on 
   // drops the connection without a byte: the client sends it again on a
   // fresh connection (the server may have closed an idle connection just
   // as the request left), and only once.
-  int n = 0;
-  ScriptedServer server([&n](const Received&) {
-    ++n;
-    if (n == 2) return Reply{"", true, false};
-    return ok(200);
-  });
+  ScriptedServer server(nth_gets(2, Reply{"", true, false}));
   HttpClient client;
   REQUIRE(call(client, request_to(server.port(), "POST", "/first", "1")).status == 200);
   const auto response = call(client, request_to(server.port(), "POST", "/second", "2"));
@@ -384,12 +385,7 @@ TEST_CASE("each request times out at its own deadline, whatever the order they w
 }
 
 TEST_CASE("a connection whose request timed out is not used again") {
-  int n = 0;
-  ScriptedServer server([&n](const Received&) {
-    ++n;
-    if (n == 1) return Reply{"", false, true};
-    return ok(200);
-  });
+  ScriptedServer server(nth_gets(1, Reply{"", false, true}));
   HttpClient client;
   auto slow = request_to(server.port(), "POST", "/slow", "x");
   slow.timeout = 200ms;
