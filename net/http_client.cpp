@@ -29,7 +29,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// A response body is read and dropped: async delivery needs the status only.
+// A response body is read and dropped: async delivery needs the status
+// only. Past this many bytes the connection is closed instead of read
+// through, and the status stands.
 constexpr std::uint64_t kMaxResponseBody = 64ull << 20;
 
 ServerLimits pool_limits(std::size_t max_idle_per_host, std::chrono::milliseconds idle_timeout) {
@@ -240,6 +242,14 @@ struct HttpClient::Impl {
       StatusParser parser;
       parser.body_limit(kMaxResponseBody);
       co_await http::async_read(socket, buffer, parser, redirect_error(use_awaitable, ec));
+      if (ec == http::error::body_limit && parser.is_header_done() && !watch.timed_out()) {
+        // The function answered; only its body is too large to read
+        // through. Its status stands (a call it handled is not tried
+        // again); the connection, with the rest of that body, is closed.
+        out.error = ClientResponse::Error::none;
+        out.status = parser.status();
+        break;
+      }
       if (ec || watch.timed_out()) {
         if (reused && !parser.got_some() && !watch.timed_out()) continue;
         fail(out, watch.timed_out(), ec, request, ClientResponse::Error::io);

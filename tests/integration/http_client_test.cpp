@@ -414,6 +414,21 @@ TEST_CASE("a client stopped with requests in flight returns at once and never ca
   CHECK(called->load() == 0);
 }
 
+TEST_CASE("an answer whose body is over the client's limit keeps its status and its connection is closed") {
+  // 100 MiB declared (the client reads at most 64 MiB through): the
+  // function did answer, so its status stands, and the connection, with
+  // the rest of that body in it, is not used again.
+  ScriptedServer server(nth_gets(1, Reply{"HTTP/1.1 200 OK\r\nContent-Length: 104857600\r\n\r\nabc", false, false}));
+  HttpClient client;
+  const auto big = call(client, request_to(server.port(), "POST", "/big", "x"));
+  CHECK(big.error == ClientResponse::Error::none);
+  CHECK(big.status == 200);
+  const auto next = call(client, request_to(server.port(), "POST", "/next", "x"));
+  REQUIRE(next.error == ClientResponse::Error::none);
+  CHECK(next.status == 200);
+  CHECK(server.connections() == 2);
+}
+
 TEST_CASE("a port nothing listens on is a connect error") {
   HttpClient client;
   const auto response = call(client, request_to(static_cast<std::uint16_t>(it::free_port()), "POST", "/", "x"));
