@@ -8,6 +8,7 @@
 // collect results; the main thread asserts (Catch2 is not thread-safe).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <filesystem>
@@ -15,7 +16,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <algorithm>
 #include <set>
 #include <string>
 #include <thread>
