@@ -521,10 +521,12 @@ def cpu_table(rows, rep_col):
     md = ["", "Where the CPU went while the sustained cases sent (bench/lib/cpu_split.py): the machine's busy "
           "share of all its CPUs (softirq in it), then CPU microseconds per accepted call: the whole machine, "
           "each process of the run, and what no process was charged with (softirq work, kernel threads, "
-          "anything else running); the leader's and a follower's busiest threads by name "
+          "anything else running); minor page faults per call of the leader and each follower "
+          "(bench/lib/cpu_split.py says why they matter); the leader's and a follower's busiest threads by name "
           "(docs/architecture.md, \"Threads\").", ""]
     md += table_head(["payload", "conc", "machine busy % (softirq)", "machine µs/call", "leader", "followers",
-                      "sender", "function", "unattributed", "leader's threads µs/call",
+                      "sender", "function", "unattributed", "minor faults/call (leader; followers)",
+                      "leader's threads µs/call",
                       "a follower's threads µs/call"], rep_col, text_columns=2)
     for r in split_rows:
         c = r["cpu_while_sending"]
@@ -536,7 +538,10 @@ def cpu_table(rows, rep_col):
                   f"{fmt(roles['leader']['us_per_call'], 0)} | "
                   f"{' / '.join(fmt(roles[f]['us_per_call'], 0) for f in followers)} | "
                   f"{fmt(roles['sender']['us_per_call'], 0)} | {fmt(roles['function']['us_per_call'], 0)} | "
-                  f"{fmt(c['unattributed_us_per_call'], 0)} | {threads(roles['leader'], 6)} | "
+                  f"{fmt(c['unattributed_us_per_call'], 0)} | "
+                  f"{fmt(roles['leader'].get('minor_faults_per_call'), 2)}; "
+                  f"{' / '.join(fmt(roles[f].get('minor_faults_per_call'), 2) for f in followers)} | "
+                  f"{threads(roles['leader'], 6)} | "
                   f"{threads(roles[followers[0]], 4) if followers else '-'} |")
     return md
 
