@@ -153,16 +153,17 @@ std::string read_text(const std::string& path) {
   return text.str();
 }
 
-// What /proc/<pid>/smaps says of the process's anonymous executable
-// mappings: where moved code lives (file-backed code names its file).
-struct AnonymousCode {
+// What /proc/<pid>/smaps says of the process's anonymous mappings with the
+// given permissions: "r-xp" is where moved code lives (file-backed code
+// names its file), "rw-p" the heap.
+struct AnonymousMappings {
   int mappings = 0;
   std::size_t huge_kib = 0;  // their AnonHugePages
 };
 
-AnonymousCode anonymous_code(pid_t pid) {
+AnonymousMappings anonymous_mappings(pid_t pid, const std::string& perms_wanted) {
   std::istringstream smaps(read_text("/proc/" + std::to_string(pid) + "/smaps"));
-  AnonymousCode found;
+  AnonymousMappings found;
   std::string line;
   bool inside = false;
   while (std::getline(smaps, line)) {
@@ -170,7 +171,7 @@ AnonymousCode anonymous_code(pid_t pid) {
     std::string range, perms, offset, device, inode, path;
     if (line.find('-') < line.find(' ') && fields >> range >> perms >> offset >> device >> inode) {
       fields >> path;
-      inside = perms == "r-xp" && inode == "0" && path.empty();
+      inside = perms == perms_wanted && inode == "0" && path.empty();
       if (inside) ++found.mappings;
     } else if (inside && line.rfind("AnonHugePages:", 0) == 0) {
       found.huge_kib += std::stoull(line.substr(14));
@@ -179,17 +180,30 @@ AnonymousCode anonymous_code(pid_t pid) {
   return found;
 }
 
+bool transparent_huge_pages_off() {
+  return read_text("/sys/kernel/mm/transparent_hugepage/enabled").find("[never]") != std::string::npos;
+}
+
+// jemalloc's options as it printed them at exit (MALLOC_CONF's
+// stats_print) for `slimfaas version` run with `malloc_conf` in its
+// environment.
+std::string allocator_options(const std::string& malloc_conf) {
+  Process version({slimfaas_binary(), "version"}, {{"MALLOC_CONF", malloc_conf}}, "slimfaas-version");
+  REQUIRE(version.wait_exit(10s) == 0);
+  return version.log();
+}
+
 }  // namespace
 
 TEST_CASE("a node runs its code from huge pages, unless told not to", "[integration][startup]") {
   auto echo = start_echo();
-  const bool thp_off = read_text("/sys/kernel/mm/transparent_hugepage/enabled").find("[never]") != std::string::npos;
+  const bool thp_off = transparent_huge_pages_off();
 
   auto node = start_slimfaas(echo_function(echo));
   // The moved code runs: a call crosses the HTTP server, the actors and the
   // forwarding path.
   CHECK(http_get(node.url("/function/echo/inspect")).status == 200);
-  const AnonymousCode moved = anonymous_code(node.proc->pid());
+  const AnonymousMappings moved = anonymous_mappings(node.proc->pid(), "r-xp");
   INFO(node.proc->log_tail());
   if (thp_off) {
     WARN("transparent huge pages are off on this machine: only the refusal is checked");
@@ -203,6 +217,33 @@ TEST_CASE("a node runs its code from huge pages, unless told not to", "[integrat
 
   auto plain = start_slimfaas(echo_function(echo), {{"SlimFaas__HugePageCode", "false"}});
   CHECK(http_get(plain.url("/function/echo/inspect")).status == 200);
-  CHECK(anonymous_code(plain.proc->pid()).mappings == 0);
+  CHECK(anonymous_mappings(plain.proc->pid(), "r-xp").mappings == 0);
   CHECK(plain.proc->log().find("huge pages") == std::string::npos);
+}
+
+TEST_CASE("a node's heap is on huge pages in two arenas, unless MALLOC_CONF says otherwise",
+          "[integration][startup]") {
+#if defined(__SANITIZE_ADDRESS__)
+  WARN("sanitizer build: the server runs on the sanitizer's allocator, not jemalloc");
+#else
+  const std::string built_in = allocator_options("stats_print:true");
+  INFO(built_in.substr(0, 4096));
+  CHECK(built_in.find("opt.thp: \"always\"") != std::string::npos);
+  CHECK(built_in.find("opt.narenas: 2\n") != std::string::npos);
+
+  // The environment is read after the built-in settings, and wins.
+  const std::string overridden = allocator_options("thp:default,narenas:6,stats_print:true");
+  CHECK(overridden.find("opt.thp: \"default\"") != std::string::npos);
+  CHECK(overridden.find("opt.narenas: 6\n") != std::string::npos);
+
+  if (transparent_huge_pages_off()) {
+    WARN("transparent huge pages are off on this machine: the heap's pages are not checked");
+    return;
+  }
+  auto echo = start_echo();
+  auto node = start_slimfaas(echo_function(echo), {{"SlimFaas__HugePageCode", "false"}});
+  CHECK(http_get(node.url("/function/echo/inspect")).status == 200);
+  // The moved code is off, so every anonymous huge page is the heap's.
+  CHECK(anonymous_mappings(node.proc->pid(), "rw-p").huge_kib >= 2048);
+#endif
 }
