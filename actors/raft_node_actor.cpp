@@ -358,23 +358,21 @@ void deliver_all(PendingProposal& proposal, const SlimDataReply& reply) {
   for (auto& part : proposal.parts) part.deliver(reply);
 }
 
-// Each caller gets its own command's result: a merged entry's result is
-// the batch's, one result per command in order.
-void answer_applied(PendingProposal& proposal, std::string result) {
-  if (proposal.parts.empty()) {
-    SlimDataReply r;
-    r.value = std::move(result);
-    return proposal.promise.deliver(std::move(r));
+// A merged entry's callers, each with its own command's result (moved,
+// not copied: a queue take's result carries the bodies it took).
+void answer_parts(PendingProposal& proposal, std::vector<std::string> results) {
+  if (results.size() != proposal.parts.size()) {
+    // Not the batch that was proposed: its one result says why, if it is an error.
+    std::string why = "result count differs";
+    if (results.size() == 1) {
+      try {
+        store::results::batch(results.front());
+      } catch (const std::exception& e) {
+        why = e.what();
+      }
+    }
+    return deliver_all(proposal, reply_of(SlimDataReply::Status::failed, "merged entry: " + why));
   }
-  std::vector<std::string> results;
-  try {
-    results = store::results::batch(result);
-  } catch (const std::exception& e) {
-    return deliver_all(proposal, reply_of(SlimDataReply::Status::failed, std::string("merged entry: ") + e.what()));
-  }
-  if (results.size() != proposal.parts.size())
-    return deliver_all(proposal, reply_of(SlimDataReply::Status::failed, "merged entry: result count differs"));
-  // Moved, not copied: a queue take's result carries the bodies it took.
   for (std::size_t i = 0; i < results.size(); ++i) {
     SlimDataReply r;
     r.value = std::move(results[i]);
@@ -394,16 +392,24 @@ void apply_committed(Self self, store::Ready& ready) {
     if (entry.index <= s.machine.last_applied()) continue;  // covered by a snapshot
     // Only a proposer here reads the result (a follower's never does).
     auto it = s.proposals.find(entry.index);
-    const auto use = it == s.proposals.end() ? store::StateMachine::ResultUse::unread
-                                             : store::StateMachine::ResultUse::read;
-    std::string result = s.machine.apply(entry, use);
     ++s.applied_entries;
     s.log_bytes_since_snapshot += entry.data.size();
-    if (it == s.proposals.end()) continue;
-    if (it->second.term == entry.term) answer_applied(it->second, std::move(result));
-    else
-      deliver_all(it->second, reply_of(SlimDataReply::Status::no_quorum,
-                                       "leadership changed before the entry committed; it was not applied, retry"));
+    if (it == s.proposals.end()) {
+      s.machine.apply(entry, store::StateMachine::ResultUse::unread);
+      continue;
+    }
+    PendingProposal& proposal = it->second;
+    if (proposal.term != entry.term) {
+      s.machine.apply(entry, store::StateMachine::ResultUse::unread);
+      deliver_all(proposal, reply_of(SlimDataReply::Status::no_quorum,
+                                     "leadership changed before the entry committed; it was not applied, retry"));
+    } else if (!proposal.parts.empty()) {
+      answer_parts(proposal, s.machine.apply_split(entry));
+    } else {
+      SlimDataReply r;
+      r.value = s.machine.apply(entry);
+      proposal.promise.deliver(std::move(r));
+    }
     s.proposal_callers -= it->second.callers();
     s.proposals.erase(it);
   }

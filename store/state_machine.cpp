@@ -81,6 +81,51 @@ std::string StateMachine::apply(const Entry& entry, ResultUse use) {
   }
 }
 
+std::vector<std::string> StateMachine::apply_split(const Entry& entry, ResultUse use) {
+  std::vector<std::string_view> commands;
+  if (entry.kind == Entry::Kind::Command && entry.index == last_applied_ + 1 && commands::is_batch(entry.data)) {
+    try {
+      Reader r(entry.data);
+      r.u8();
+      commands = batch_commands(r);
+    } catch (const MalformedError&) {
+      commands.clear();  // apply() answers it
+    }
+  }
+  if (commands.empty()) {
+    std::vector<std::string> one;
+    one.push_back(apply(entry, use));
+    return one;
+  }
+  last_applied_ = entry.index;
+  return execute_each(commands, use);
+}
+
+std::vector<std::string_view> StateMachine::batch_commands(Reader& r) {
+  // The framing is read whole first: a truncated batch changes nothing.
+  std::vector<std::string_view> commands(r.varint());
+  for (auto& command : commands) command = r.bytes();
+  r.expect_end();
+  return commands;
+}
+
+std::vector<std::string> StateMachine::execute_each(const std::vector<std::string_view>& commands, ResultUse use) {
+  std::vector<std::string> results;
+  results.reserve(commands.size());
+  for (auto command : commands) {
+    if (commands::is_batch(command)) {
+      results.push_back(error("a batch may not contain a batch"));
+      continue;
+    }
+    try {
+      results.push_back(execute(command, use));
+    } catch (const MalformedError& e) {
+      results.push_back(error(std::string("malformed command: ") + e.what()));
+    }
+  }
+  return results;
+}
+
 void StateMachine::advance_clock(TimeMs now_ms) {
   if (now_ms <= clock_ms_) return;
   clock_ms_ = now_ms;
@@ -323,25 +368,9 @@ std::string StateMachine::execute(std::string_view command, ResultUse use) {
       return std::move(ok(kMaxVarintBytes).zigzag(c->second)).take();
     }
     case Opcode::Batch: {
-      // The framing is read whole first: a truncated batch changes nothing.
-      std::vector<std::string_view> commands(r.varint());
-      for (auto& command : commands) command = r.bytes();
-      r.expect_end();
-      std::vector<std::string> results;
-      results.reserve(commands.size());
+      const std::vector<std::string> results = execute_each(batch_commands(r), use);
       std::size_t bytes = kMaxVarintBytes;
-      for (auto command : commands) {
-        if (!command.empty() && static_cast<Opcode>(command[0]) == Opcode::Batch) {
-          results.push_back(error("a batch may not contain a batch"));
-        } else {
-          try {
-            results.push_back(execute(command, use));
-          } catch (const MalformedError& e) {
-            results.push_back(error(std::string("malformed command: ") + e.what()));
-          }
-        }
-        bytes += kMaxVarintBytes + results.back().size();
-      }
+      for (const auto& result : results) bytes += kMaxVarintBytes + result.size();
       Writer w = ok(bytes);
       w.varint(results.size());
       for (const auto& result : results) w.bytes(result);

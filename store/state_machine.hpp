@@ -42,6 +42,10 @@
 
 namespace slimfaas::store {
 
+namespace codec {
+class Reader;
+}
+
 class StateMachine {
  public:
   // Whether the caller reads apply()'s result. Only the node whose
@@ -58,6 +62,13 @@ class StateMachine {
   // every taken body into a result nobody reads was a follower's largest
   // copy of an async call (an item count still comes back).
   std::string apply(const Entry& entry, ResultUse use = ResultUse::read);
+  // Like apply(), for an entry whose callers each wait for one command of a
+  // batch (a leader merges a burst's proposals into one entry): one result
+  // per command, in order, the ones results::batch(apply(entry)) would
+  // split out, but never encoded into the batch's result and copied out of
+  // it again (a queue take's result carries the bodies it took). An entry
+  // that is not a well-formed batch gives one result, apply()'s.
+  std::vector<std::string> apply_split(const Entry& entry, ResultUse use = ResultUse::read);
 
   // Answers a read from the current state (the Raft layer makes it
   // linearizable by waiting for its read index to be applied). Malformed
@@ -129,6 +140,12 @@ class StateMachine {
   };
 
   std::string execute(std::string_view command, ResultUse use);
+  // A batch command's commands, after its opcode; its framing is read whole
+  // (throws codec::MalformedError) before any of them runs.
+  static std::vector<std::string_view> batch_commands(codec::Reader& r);
+  // Each command's result, in order; a nested batch or a malformed command
+  // answers an error result and the others still run.
+  std::vector<std::string> execute_each(const std::vector<std::string_view>& commands, ResultUse use);
   static std::optional<std::string> full_queue_refusal(const Queue& queue, const QueueLimits& limits,
                                                        std::size_t push_bytes);
   void advance_clock(TimeMs now_ms);

@@ -24,6 +24,10 @@ class Replica {
     Entry entry{1, machine.last_applied() + 1, Entry::Kind::Command, std::move(command)};
     return machine.apply(entry);
   }
+  std::vector<std::string> apply_split(std::string command) {
+    Entry entry{1, machine.last_applied() + 1, Entry::Kind::Command, std::move(command)};
+    return machine.apply_split(entry);
+  }
   std::string query(const std::string& q) const { return machine.query(q); }
   StateMachine machine;
 };
@@ -267,6 +271,56 @@ TEST_CASE("state machine applies a batch in order, each command with its own res
   reference.restore(before);
   CHECK(results::counter_get(r.query(queries::counter_get("c"))) ==
         results::counter_get(reference.query(queries::counter_get("c"))));
+}
+
+TEST_CASE("state machine splits a batch's results without encoding them, as apply would give them",
+          "[state_machine]") {
+  // Two replicas in the same state: one applies with apply(), the other
+  // with apply_split(); results, state and applied index must agree.
+  Replica whole, split;
+  for (Replica* r : {&whole, &split}) {
+    results::queue_push(r->apply(commands::queue_push("q", std::string(4096, 'a'))));
+    results::queue_push(r->apply(commands::queue_push("q", "b")));
+  }
+  const std::string truncated = commands::kv_set("k", "v", 1000).substr(0, 3);
+  const std::string batch = commands::batch({
+      commands::queue_take("q", 2, 1000, 30'000),
+      truncated,
+      commands::batch({commands::counter_add("c", 1)}),
+      commands::counter_add("c", 2),
+  });
+  const auto expected = results::batch(whole.apply(batch));
+  const auto parts = split.apply_split(batch);
+  CHECK(parts == expected);
+  REQUIRE(parts.size() == 4);
+  const auto taken = results::queue_take(parts[0]);
+  REQUIRE(taken.size() == 2);
+  CHECK(taken[0].payload == std::string(4096, 'a'));
+  CHECK(results::status(parts[1]) == results::Status::Error);
+  CHECK(results::status(parts[2]) == results::Status::Error);
+  CHECK(results::counter_add(parts[3]) == 2);
+  CHECK(split.machine.last_applied() == whole.machine.last_applied());
+  CHECK(split.machine.snapshot() == whole.machine.snapshot());
+
+  SECTION("an entry that is not a batch gives apply()'s one result") {
+    const auto one = split.apply_split(commands::counter_add("c", 3));
+    REQUIRE(one.size() == 1);
+    CHECK(results::counter_add(one[0]) == 5);
+  }
+  SECTION("a batch whose framing is truncated gives one error and changes nothing but the index") {
+    std::string framed = commands::batch({commands::counter_add("c", 5), commands::counter_add("c", 6)});
+    const auto one = split.apply_split(framed.substr(0, framed.size() - 1));
+    REQUIRE(one.size() == 1);
+    CHECK(results::status(one[0]) == results::Status::Error);
+    CHECK(results::counter_get(split.query(queries::counter_get("c"))) == 2);
+    CHECK(split.machine.last_applied() == whole.machine.last_applied() + 1);
+  }
+  SECTION("an entry at or below the applied index is skipped, like apply()") {
+    Entry again{1, split.machine.last_applied(), Entry::Kind::Command, commands::batch({commands::counter_add("c", 7)})};
+    const auto one = split.machine.apply_split(again);
+    REQUIRE(one.size() == 1);
+    CHECK(results::counter_get(split.query(queries::counter_get("c"))) == 2);
+  }
 }
 
 TEST_CASE("state machine releases an item's attachment when the item is acked, on every replica", "[state_machine]") {
