@@ -48,7 +48,7 @@ struct RaftNodeSetup {
   std::size_t snapshot_interval_entries = 10000;
   // A state up to this size (StateMachine::approximate_snapshot_bytes) is
   // serialized in the node for a snapshot; a larger one in a forked child.
-  std::uint64_t snapshot_fork_bytes = 4u << 20;
+  std::uint64_t snapshot_fork_bytes = 16u << 20;
   std::size_t max_entry_bytes = 16u << 20;
   std::size_t max_pending_requests = 100000;
   // Large async bodies kept beside the log, in <directory>.blobs/

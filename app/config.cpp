@@ -155,7 +155,7 @@ const std::vector<Setting>& settings() {
          c.slimdata_snapshot_interval_entries =
              static_cast<int>(parse_int("slimdata-snapshot-interval-entries", v, 1, 100'000'000));
        }},
-      {"slimdata-snapshot-fork-bytes", {"SlimData__SnapshotForkBytes"}, "4194304",
+      {"slimdata-snapshot-fork-bytes", {"SlimData__SnapshotForkBytes"}, "16777216",
        "a state up to this many bytes (at most 64 MiB) is serialized for a snapshot in the node itself (a pause of "
        "about 1 ms a MiB); a larger one in a forked child process (copy on write)",
        [](NodeConfig& c, const std::string& v) {

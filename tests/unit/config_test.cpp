@@ -415,7 +415,7 @@ TEST_CASE("load_config: SlimData peers and settings", "[config]") {
 }
 
 TEST_CASE("snapshot fork bytes stay within what a node may pause for", "[config]") {
-  CHECK(load_config({}, {}).slimdata_snapshot_fork_bytes == 4u << 20);
+  CHECK(load_config({}, {}).slimdata_snapshot_fork_bytes == 16u << 20);
   CHECK(load_config({}, {{"SlimData__SnapshotForkBytes", "0"}}).slimdata_snapshot_fork_bytes == 0);
   CHECK(load_config({"--slimdata-snapshot-fork-bytes", "67108864"}, {}).slimdata_snapshot_fork_bytes == 64u << 20);
   // Serializing a larger state in the node blocks it long enough to lose
