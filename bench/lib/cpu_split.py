@@ -22,6 +22,13 @@ def machine_ticks():
     return dict(zip(STAT_FIELDS, (int(v) for v in values)))
 
 
+def stat_fields(stat):
+    """The fields of a /proc/.../stat line after the name, which may hold
+    spaces and parentheses (fields[0] is the state, fields[7] minflt,
+    fields[11] and [12] utime and stime)."""
+    return stat[stat.rindex(")") + 2:].split()
+
+
 def threads_seconds(pid):
     """CPU seconds so far of each thread name of `pid` (repeats summed)."""
     out = {}
@@ -36,7 +43,7 @@ def threads_seconds(pid):
         except OSError:
             continue
         name = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
+        fields = stat_fields(stat)
         out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / TICK
     return out
 
@@ -50,7 +57,7 @@ def minor_faults(pid):
             stat = f.read()
     except OSError:
         return 0
-    return int(stat[stat.rindex(")") + 2:].split()[7])
+    return int(stat_fields(stat)[7])
 
 
 def children_seconds():
