@@ -458,7 +458,7 @@ void maybe_compact(Self self) {
   const Index applied = s.core->applied();
   const store::SnapshotProgress progress{applied - std::min(applied, s.snapshot_index), s.log_bytes_since_snapshot,
                                          s.last_snapshot_bytes};
-  if (!store::snapshot_due(progress, s.setup.snapshot_interval_entries)) return;
+  if (!store::snapshot_due(progress, s.setup.snapshot_interval_entries, s.setup.snapshot_log_bytes)) return;
   if (s.machine.last_applied() != applied) return;
   const auto directory = snapshot_directory(s.setup.directory);
   std::error_code ec;
@@ -1156,6 +1156,7 @@ caf::actor spawn_raft_node(caf::actor_system& system, RaftNodeSetup setup) {
   if (ec) throw std::invalid_argument("cannot create " + setup.directory.string() + ": " + ec.message());
   store::RaftLogOptions options;
   options.sync = setup.sync;
+  options.write_buffer_bytes = setup.write_buffer_bytes;
   auto log = std::make_shared<store::RaftLog>(store::RaftLog::open(setup.directory, options));
   return system.spawn(raft_node, std::move(setup), std::move(log));
 }

@@ -23,7 +23,9 @@
 #include <string>
 
 #include "actors/slimdata.hpp"
+#include "store/raft_log.hpp"
 #include "store/raft_types.hpp"
+#include "store/snapshot_policy.hpp"
 
 namespace slimfaas::actors {
 
@@ -46,6 +48,10 @@ struct RaftNodeSetup {
   bool allow_cold_start = false;
   bool sync = true;  // fsync every write (off only for benchmarks of everything but the disk)
   std::size_t snapshot_interval_entries = 10000;
+  // ...or this much log since the last snapshot (store/snapshot_policy.hpp).
+  std::size_t snapshot_log_bytes = store::kDefaultSnapshotLogBytes;
+  // The RocksDB memtable of the log (store::RaftLogOptions).
+  std::size_t write_buffer_bytes = store::RaftLogOptions{}.write_buffer_bytes;
   // A state up to this size (StateMachine::approximate_snapshot_bytes) is
   // serialized in the node for a snapshot; a larger one in a forked child.
   std::uint64_t snapshot_fork_bytes = 16u << 20;

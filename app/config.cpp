@@ -150,10 +150,23 @@ const std::vector<Setting>& settings() {
          c.slimdata_request_timeout_ms = static_cast<int>(parse_int("slimdata-request-timeout-ms", v, 1, 600000));
        }},
       {"slimdata-snapshot-interval-entries", {"SlimData__SnapshotIntervalEntries"}, "10000",
-       "applied entries (or 64 MiB of log) between two snapshots (log compaction)",
+       "applied entries (or --slimdata-snapshot-log-bytes of log) between two snapshots (log compaction)",
        [](NodeConfig& c, const std::string& v) {
          c.slimdata_snapshot_interval_entries =
              static_cast<int>(parse_int("slimdata-snapshot-interval-entries", v, 1, 100'000'000));
+       }},
+      {"slimdata-snapshot-log-bytes", {"SlimData__SnapshotLogBytes"}, "16777216",
+       "this much log since the last snapshot makes the next one due however few its entries (and once the log "
+       "outgrew the last snapshot); the log in between is held in memory",
+       [](NodeConfig& c, const std::string& v) {
+         c.slimdata_snapshot_log_bytes = static_cast<std::uint64_t>(
+             parse_int("slimdata-snapshot-log-bytes", v, std::int64_t{64} << 10, std::int64_t{1} << 30));
+       }},
+      {"slimdata-write-buffer-bytes", {"SlimData__WriteBufferBytes"}, "16777216",
+       "size of the Raft log's RocksDB memtable, filled anew after each flush",
+       [](NodeConfig& c, const std::string& v) {
+         c.slimdata_write_buffer_bytes = static_cast<std::uint64_t>(
+             parse_int("slimdata-write-buffer-bytes", v, std::int64_t{64} << 10, std::int64_t{1} << 30));
        }},
       {"slimdata-snapshot-fork-bytes", {"SlimData__SnapshotForkBytes"}, "16777216",
        "a state up to this many bytes (at most 64 MiB) is serialized for a snapshot in the node itself (a pause of "

@@ -63,9 +63,11 @@ struct RaftLogOptions {
   // the data (it is in the OS page cache) but a machine crash may not.
   bool sync = true;
   bool create_if_missing = true;
-  // RocksDB memtable size; larger absorbs bursts of MiB entries without
-  // stalling on flushes.
-  std::size_t write_buffer_bytes = 64u << 20;
+  // RocksDB memtable size. Larger absorbs bursts of MiB entries between
+  // flushes; but a memtable is filled anew after each flush, in memory
+  // the process must fault in again, and the log's entries are deleted
+  // at the next snapshot anyway (docs/slimdata.md, "Memory under load").
+  std::size_t write_buffer_bytes = 16u << 20;
 };
 
 class RaftLog {

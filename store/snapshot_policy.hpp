@@ -10,8 +10,9 @@
 // since the last one is at least as large as that snapshot was: snapshot
 // writes never exceed the log's own bytes (amortized), whatever the state's
 // size, and the log kept in memory and replayed at a restart stays within
-// about one state's size. Never before `min_entries` entries, so a tiny
-// state does not snapshot every few entries.
+// about one state's size. Never before `min_entries` entries (or
+// `min_log_bytes` of log), so a tiny state does not snapshot every few
+// entries.
 #include <cstddef>
 #include <cstdint>
 
@@ -23,14 +24,18 @@ struct SnapshotProgress {
   std::size_t last_snapshot_bytes = 0;   // the last snapshot's size (0: none yet)
 };
 
-// However few its entries, a log this large since the last snapshot is
-// enough (with the growth rule above): an entry may carry many commands
+// However few its entries, `min_log_bytes` of log since the last snapshot
+// is enough (with the growth rule above): an entry may carry many commands
 // (the leader merges a burst's small proposals into one), and counting
-// entries alone would let the log kept in memory grow by that factor.
-constexpr std::size_t kSnapshotLogBytes = 64u << 20;
+// entries alone would let the log kept in memory grow by that factor. The
+// default, 16 MiB: every byte of log is held in memory until the next
+// snapshot, and memory that grows is memory the kernel must hand out and
+// zero, page by page (docs/slimdata.md, "Memory under load").
+constexpr std::size_t kDefaultSnapshotLogBytes = 16u << 20;
 
-constexpr bool snapshot_due(const SnapshotProgress& progress, std::uint64_t min_entries) noexcept {
-  return (progress.entries_since >= min_entries || progress.log_bytes_since >= kSnapshotLogBytes) &&
+constexpr bool snapshot_due(const SnapshotProgress& progress, std::uint64_t min_entries,
+                            std::size_t min_log_bytes) noexcept {
+  return (progress.entries_since >= min_entries || progress.log_bytes_since >= min_log_bytes) &&
          progress.log_bytes_since >= progress.last_snapshot_bytes;
 }
 

@@ -385,8 +385,8 @@ TEST_CASE("settings_help lists only settings that load_config accepts", "[config
       }
     }
   }
-  CHECK(flags_seen == 48);
-  CHECK(env_seen == 63);
+  CHECK(flags_seen == 50);
+  CHECK(env_seen == 65);
 }
 
 TEST_CASE("load_config: SlimData peers and settings", "[config]") {
@@ -424,4 +424,19 @@ TEST_CASE("snapshot fork bytes stay within what a node may pause for", "[config]
                     Catch::Contains("slimdata-snapshot-fork-bytes") && Catch::Contains("67108864"));
   CHECK_THROWS_WITH(load_config({}, {{"SlimData__SnapshotForkBytes", "1073741824"}}),
                     Catch::Contains("out of range"));
+}
+
+TEST_CASE("the log's memory: snapshot log bytes and the memtable are settings", "[config]") {
+  const NodeConfig defaults = load_config({}, {});
+  CHECK(defaults.slimdata_snapshot_log_bytes == 16u << 20);
+  CHECK(defaults.slimdata_write_buffer_bytes == 16u << 20);
+  CHECK(load_config({"--slimdata-snapshot-log-bytes", "65536"}, {}).slimdata_snapshot_log_bytes == 64u << 10);
+  CHECK(load_config({}, {{"SlimData__SnapshotLogBytes", "1073741824"}}).slimdata_snapshot_log_bytes == 1u << 30);
+  CHECK(load_config({"--slimdata-write-buffer-bytes", "67108864"}, {}).slimdata_write_buffer_bytes == 64u << 20);
+  CHECK(load_config({}, {{"SlimData__WriteBufferBytes", "65536"}}).slimdata_write_buffer_bytes == 64u << 10);
+  // Below RocksDB's smallest memtable, or past a GiB: refused, named.
+  CHECK_THROWS_WITH(load_config({"--slimdata-write-buffer-bytes", "65535"}, {}),
+                    Catch::Contains("slimdata-write-buffer-bytes") && Catch::Contains("out of range"));
+  CHECK_THROWS_WITH(load_config({}, {{"SlimData__SnapshotLogBytes", "1073741825"}}),
+                    Catch::Contains("slimdata-snapshot-log-bytes") && Catch::Contains("out of range"));
 }
