@@ -53,7 +53,7 @@ little, so its paced figures are not comparable with an untraced run's.
 Binaries: SLIMFAAS_BIN (default build/release/slimfaas), NGINX_BIN (default
 nginx on PATH; Debian's nginx-light, scripts/install-deps.sh), ASYNC_PEER_BIN
 (default build/bench-async-peer/async_peer, built from bench/async_peer with
-cmake when missing). Only 127.0.0.1. Results:
+cmake and brought up to date first). Only 127.0.0.1. Results:
 bench/results/<UTC time>-async/async.{json,md} (+ node logs). BENCH_COMMIT
 names the binary's commit when it was not built from this worktree.
 """
@@ -341,14 +341,21 @@ def share(part, whole):
     return "-" if not whole else f"{part / whole:.0%}"
 
 
-def ensure_peer(peer):
-    """Builds bench/async_peer where `peer` is expected, when it is missing."""
-    if os.access(peer, os.X_OK):
-        return
-    bdir = os.path.dirname(peer)
-    subprocess.run(["cmake", "-S", os.path.join(ROOT, "bench/async_peer"), "-B", bdir,
-                    "-DCMAKE_BUILD_TYPE=Release"], check=True, stdout=subprocess.DEVNULL)
+def peer_binary():
+    """The bench/async_peer binary: ASYNC_PEER_BIN as given, or the one under
+    build/, built and brought up to date with its source first (a binary
+    left by an older checkout would measure with an older client)."""
+    given = os.environ.get("ASYNC_PEER_BIN")
+    if given:
+        if not os.access(given, os.X_OK):
+            sys.exit(f"async: ASYNC_PEER_BIN {given} is not an executable")
+        return given
+    bdir = os.path.join(ROOT, "build/bench-async-peer")
+    if not os.path.exists(os.path.join(bdir, "CMakeCache.txt")):
+        subprocess.run(["cmake", "-S", os.path.join(ROOT, "bench/async_peer"), "-B", bdir,
+                        "-DCMAKE_BUILD_TYPE=Release"], check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["cmake", "--build", bdir], check=True, stdout=subprocess.DEVNULL)
+    return os.path.join(bdir, "async_peer")
 
 
 def main():
@@ -380,10 +387,9 @@ def main():
         return render(args.report)
 
     binary = os.environ.get("SLIMFAAS_BIN", os.path.join(ROOT, "build/release/slimfaas"))
-    peer = os.environ.get("ASYNC_PEER_BIN", os.path.join(ROOT, "build/bench-async-peer/async_peer"))
     if not os.access(binary, os.X_OK):
         sys.exit(f"async: {binary} is missing (make build)")
-    ensure_peer(peer)
+    peer = peer_binary()
     args.nginx = nginx_proxy.binary() if args.reference == "nginx" else None
     if args.reference == "nginx" and args.nginx is None:
         sys.exit("async: --reference nginx: nginx is missing (scripts/install-deps.sh installs nginx-light; "

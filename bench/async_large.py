@@ -114,10 +114,9 @@ def main():
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     binary = os.environ.get("SLIMFAAS_BIN", os.path.join(ROOT, "build/release/slimfaas"))
-    peer = os.environ.get("ASYNC_PEER_BIN", os.path.join(ROOT, "build/bench-async-peer/async_peer"))
     if not os.access(binary, os.X_OK):
         sys.exit(f"async_large: {binary} is missing (make build)")
-    bench_async.ensure_peer(peer)
+    peer = bench_async.peer_binary()
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out_dir = args.out or os.path.join(ROOT, "bench/results", f"{stamp}-async-large")
     logs = os.path.join(out_dir, "logs")
