@@ -522,6 +522,7 @@ bool RaftCore::send_append(NodeId peer, bool send_if_empty) {
   } else {
     progress.probe_sent = true;
   }
+  progress.append_since_heartbeat = true;
   send(std::move(message));
   return has_entries && progress.state == PeerProgress::State::Replicate;
 }
@@ -575,8 +576,11 @@ void RaftCore::broadcast_commit() {
   for (auto& [peer, progress] : progress_) send_commit(peer);
 }
 
-void RaftCore::broadcast_heartbeat(std::uint64_t read_sequence) {
+void RaftCore::broadcast_heartbeat(std::uint64_t read_sequence, bool skip_recent_appends) {
   for (auto& [peer, progress] : progress_) {
+    const bool skip = skip_recent_appends && read_sequence == 0 && progress.append_since_heartbeat;
+    progress.append_since_heartbeat = false;
+    if (skip) continue;
     Message message;
     message.type = MessageType::Heartbeat;
     message.to = peer;
@@ -745,7 +749,11 @@ void RaftCore::tick_heartbeat() {
   }
   if (heartbeat_elapsed_ >= config_.heartbeat_ticks) {
     heartbeat_elapsed_ = 0;
-    broadcast_heartbeat(pending_reads_.empty() ? 0 : pending_reads_.back().sequence);
+    // A follower that got an append since the last tick is skipped (unless
+    // reads wait for a round): under load the appends keep every follower's
+    // timer reset, and on a quiet cluster a tick that falls inside a call
+    // then costs no messages on three nodes beside it.
+    broadcast_heartbeat(pending_reads_.empty() ? 0 : pending_reads_.back().sequence, true);
   }
 }
 

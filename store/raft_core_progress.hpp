@@ -39,6 +39,10 @@ struct PeerProgress {
   int heartbeats_without_progress = 0;
   // The highest commit index any message told this follower.
   Index commit_sent = 0;
+  // An AppendEntries went to the follower since the last heartbeat tick:
+  // it reset the follower's election timer and carried the commit index,
+  // so that tick's heartbeat would tell it nothing new.
+  bool append_since_heartbeat = false;
 
   void become_probe();
   void become_replicate();

@@ -745,3 +745,91 @@ TEST_CASE("an entry waiting for a lost append's answer still reaches the followe
   cluster.run(5);
   check_all_caught_up(cluster);
 }
+
+namespace {
+
+std::set<NodeId> heartbeats_to(const std::deque<Message>& queued) {
+  std::set<NodeId> to;
+  for (const auto& m : queued)
+    if (m.type == MessageType::Heartbeat) to.insert(m.to);
+  return to;
+}
+
+}  // namespace
+
+TEST_CASE("a heartbeat tick skips the followers that got an append since the last tick", "[raft]") {
+  TestCluster cluster(3);
+  cluster.elect(1);
+  cluster.run(2);
+  RaftCore& leader = cluster[1];
+
+  // A quiet tick: both followers get a heartbeat.
+  cluster.tick(1);
+  CHECK(heartbeats_to(cluster.in_flight) == std::set<NodeId>{2, 3});
+  cluster.deliver_all();
+
+  // An append to both since the last tick: that tick sends no heartbeat,
+  // the append already reset their election timers and told the commit.
+  REQUIRE(leader.propose("a").accepted());
+  cluster.drain(1);
+  cluster.deliver_all();
+  cluster.in_flight.clear();
+  cluster.tick(1);
+  CHECK(heartbeats_to(cluster.in_flight).empty());
+  // The next tick, with no append in between, sends them again.
+  cluster.tick(1);
+  CHECK(heartbeats_to(cluster.in_flight) == std::set<NodeId>{2, 3});
+  cluster.deliver_all();
+
+  // An append that reached one follower only (the other is probed and
+  // paused): the heartbeat goes to the other.
+  cluster.isolate(3);
+  cluster.run(3);  // follower 3 misses the heartbeat answers' progress
+  cluster.heal();
+  cluster.deliver_all();
+  cluster.in_flight.clear();
+  REQUIRE(leader.propose("b").accepted());
+  cluster.drain(1);
+  std::set<NodeId> appended;
+  for (const auto& m : cluster.in_flight)
+    if (m.type == MessageType::Append) appended.insert(m.to);
+  cluster.deliver_all();
+  cluster.in_flight.clear();
+  cluster.tick(1);
+  std::set<NodeId> expected;
+  for (NodeId id : {2, 3})
+    if (!appended.contains(id)) expected.insert(id);
+  CHECK(heartbeats_to(cluster.in_flight) == expected);
+  cluster.deliver_all();
+  cluster.run(3);
+  check_all_caught_up(cluster);
+}
+
+TEST_CASE("reads waiting for a heartbeat round reach every follower, appends or not", "[raft]") {
+  TestCluster cluster(3, {}, 0);  // nothing held: every proposal leaves at once
+  cluster.elect(1);
+  cluster.run(2);
+  RaftCore& leader = cluster[1];
+  REQUIRE(leader.propose("a").accepted());
+  cluster.drain(1);
+  cluster.in_flight.clear();  // the appends are lost: their answers will not confirm the read
+  REQUIRE(leader.read_index(11).accepted);
+  cluster.drain(1);
+  CHECK(heartbeats_to(cluster.in_flight) == std::set<NodeId>{2, 3});  // the read's own round
+  cluster.in_flight.clear();  // and that round is lost too
+  REQUIRE(leader.propose("b").accepted());
+  cluster.drain(1);
+  CHECK(appends_to(cluster.in_flight, 2).size() == 1);
+  CHECK(appends_to(cluster.in_flight, 3).size() == 1);
+  cluster.in_flight.clear();
+  // The tick's round carries the pending read: it goes to both followers
+  // although both just got an append.
+  cluster.tick(1);
+  CHECK(heartbeats_to(cluster.in_flight) == std::set<NodeId>{2, 3});
+  cluster.deliver_all();
+  cluster.run(3);
+  bool released = false;
+  for (const auto& read : cluster.reads[1]) released = released || read.context == 11;
+  CHECK(released);
+  check_all_caught_up(cluster);
+}
