@@ -576,9 +576,12 @@ void RaftCore::broadcast_commit() {
   for (auto& [peer, progress] : progress_) send_commit(peer);
 }
 
-void RaftCore::broadcast_heartbeat(std::uint64_t read_sequence, bool skip_recent_appends) {
+// A round that carries no read (read_sequence 0, a plain tick) skips the
+// followers that got an append since the last one: the append reset their
+// election timers and told them the commit. A read's round goes to all.
+void RaftCore::broadcast_heartbeat(std::uint64_t read_sequence) {
   for (auto& [peer, progress] : progress_) {
-    const bool skip = skip_recent_appends && read_sequence == 0 && progress.append_since_heartbeat;
+    const bool skip = read_sequence == 0 && progress.append_since_heartbeat;
     progress.append_since_heartbeat = false;
     if (skip) continue;
     Message message;
@@ -749,11 +752,10 @@ void RaftCore::tick_heartbeat() {
   }
   if (heartbeat_elapsed_ >= config_.heartbeat_ticks) {
     heartbeat_elapsed_ = 0;
-    // A follower that got an append since the last tick is skipped (unless
-    // reads wait for a round): under load the appends keep every follower's
-    // timer reset, and on a quiet cluster a tick that falls inside a call
-    // then costs no messages on three nodes beside it.
-    broadcast_heartbeat(pending_reads_.empty() ? 0 : pending_reads_.back().sequence, true);
+    // Under load the appends keep every follower's timer reset, and on a
+    // quiet cluster a tick that falls inside a call costs no messages on
+    // three nodes beside it (broadcast_heartbeat skips those followers).
+    broadcast_heartbeat(pending_reads_.empty() ? 0 : pending_reads_.back().sequence);
   }
 }
 

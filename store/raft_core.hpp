@@ -303,9 +303,9 @@ class RaftCore {
   void broadcast_append();
   void send_commit(NodeId peer);
   void broadcast_commit();
-  // skip_recent_appends: not to followers that got an append since the last
-  // heartbeat tick (see tick_heartbeat); a ReadIndex round goes to all.
-  void broadcast_heartbeat(std::uint64_t read_sequence, bool skip_recent_appends = false);
+  // read_sequence 0 (a plain tick): not to followers that got an append
+  // since the last round; a ReadIndex round goes to all.
+  void broadcast_heartbeat(std::uint64_t read_sequence);
   Index self_match() const;
   bool maybe_commit();
   bool committed_in_current_term() const;
