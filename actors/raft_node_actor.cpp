@@ -1,12 +1,13 @@
 #include "actors/raft_node_actor.hpp"
 
 #include <caf/io/all.hpp>
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <deque>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -19,7 +20,6 @@
 #include "net/thread_name.hpp"
 #include "store/raft_core.hpp"
 #include "store/durable_file.hpp"
-#include "store/fork_child.hpp"
 #include "store/raft_log.hpp"
 #include "store/snapshot_policy.hpp"
 #include "store/state_machine.hpp"
@@ -162,26 +162,19 @@ caf::behavior log_writer(caf::event_based_actor* self, std::shared_ptr<store::Ra
   };
 }
 
-// Waits for the process that writes a snapshot file (see maybe_compact),
-// tells the node how it ended, and quits. Detached: waitpid blocks.
-caf::behavior snapshot_waiter(caf::event_based_actor* self, caf::actor node, pid_t child) {
-  int status = 0;
-  pid_t r = 0;
-  while ((r = ::waitpid(child, &status, 0)) < 0 && errno == EINTR) {
-  }
-  const bool written = r == child && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  self->send(node, snapshot_written_atom::value, written);
-  self->quit();
-  return {};
-}
-
-// Writes a snapshot serialized in the node itself to its file (detached:
-// the writes and the fsync block), tells the node how it went, and quits.
+// Encodes a frozen state (see maybe_compact) into its snapshot file, as it
+// goes, tells the node how it went, and quits. Detached: the encoding, the
+// writes and the fsync take this thread, not the node's. At a lower CPU
+// priority than the node's own threads (Linux's nice is per thread): a
+// snapshot may wait, a call should not.
 caf::behavior snapshot_file_writer(caf::event_based_actor* self, caf::actor node, std::filesystem::path path,
-                                   std::shared_ptr<const std::string> data) {
+                                   std::shared_ptr<const store::StateMachine::Frozen> state) {
+  [[maybe_unused]] const int ignored = ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
   bool written = true;
   try {
-    store::write_file_durably(path, *data);
+    store::write_file_durably(path, [&state](store::FileAppender& file) {
+      state->write_to([&file](std::string_view piece) { file.append(piece); });
+    });
   } catch (const std::exception& e) {
     spdlog::error("slimdata: cannot write snapshot file {}: {}", path.string(), e.what());
     written = false;
@@ -256,7 +249,10 @@ struct RaftNodeState {
   bool snapshot_writing = false;   // a snapshot file is being written (one at a time)
   Index snapshot_writing_index = 0;  // the index it snapshots
   std::size_t snapshot_writing_log_bytes = 0;  // log bytes it will cover
-  std::uint64_t snapshots_in_process = 0, snapshots_forked = 0;  // how each was serialized
+  std::uint64_t snapshots_written = 0;  // snapshot files written durably
+  // How long the node actor paused to freeze its state for a snapshot
+  // (the last one, the longest): the only part of a snapshot it waits for.
+  std::chrono::microseconds snapshot_freeze_last{0}, snapshot_freeze_max{0};
   caf::actor blobs;  // side-stored bodies (actors/blob_actor.hpp)
   Role role = Role::Follower;
   NodeId leader = 0;
@@ -431,27 +427,13 @@ void apply_committed(Self self, store::Ready& ready) {
 // (read back only to send an InstallSnapshot). When: store/snapshot_policy.hpp.
 // One at a time.
 //
-// A small state (setup.snapshot_fork_bytes) is serialized here, a pause of
-// a few milliseconds, and a detached actor writes it. A larger one is
-// serialized by a child process (fork): it sees the state as it was at the
-// fork, copy-on-write, and writes it while this actor goes on (the pause
-// is the fork's page-table copy, not the serialization). Fork is not free
-// for the rest of the process either: it write-protects every page, so
-// each page the node writes afterwards faults once, copied while the child
-// lives. With a queue drained as fast as it fills (4 KiB calls, 64
-// connections), a fork a second made half of every node's page faults;
-// with 32 KiB calls, whose state of 5-10 MiB was forked every second or
-// so, 6-9 faults a call, and the nodes accepted 40% fewer calls than with
-// the state serialized here (hence the 16 MiB default, docs/slimdata.md).
-// Once a snapshot's writer is on its way (spawned, or forked): no other
-// starts until snapshot_written.
-void snapshot_write_started(Self self, Index applied) {
-  auto& s = self->state;
-  s.snapshot_writing = true;
-  s.snapshot_writing_index = applied;
-  s.snapshot_writing_log_bytes = s.log_bytes_since_snapshot;
-}
-
+// The state is frozen here (StateMachine::freeze: its records copied, its
+// bodies shared), a pause in the number of entries and items, not in their
+// bytes; a detached writer encodes it into the file while this actor goes
+// on. Neither an encoding here (about 1 ms a MiB, heartbeats included) nor
+// a forked child (each page the node wrote while the child lived faulted
+// once: with a backlog of 4 KiB calls, 1-2.2 faults a call on every node
+// and half the calls accepted) is needed (docs/slimdata.md, "Snapshots").
 void maybe_compact(Self self) {
   auto& s = self->state;
   if (s.snapshot_writing) return;
@@ -463,44 +445,19 @@ void maybe_compact(Self self) {
   const auto directory = snapshot_directory(s.setup.directory);
   std::error_code ec;
   std::filesystem::create_directories(directory, ec);
-  const auto path = directory / snapshot_file_name(applied);
-  if (s.machine.approximate_snapshot_bytes() <= s.setup.snapshot_fork_bytes) {
-    auto data = std::make_shared<const std::string>(s.machine.snapshot());
-    snapshot_write_started(self, applied);
-    ++s.snapshots_in_process;
-    self->spawn<caf::detached>(snapshot_file_writer, caf::actor_cast<caf::actor>(self), path, std::move(data));
-    return;
-  }
-  const pid_t child = ::fork();
-  if (child == 0) {
-    // The child: one thread, the state as of the fork. It touches no lock
-    // another thread may have held (no logging, no CAF); jemalloc and the
-    // sanitizers' allocators are fork-safe. It dies with its parent.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    store::close_inherited_descriptors();  // the node's sockets are the node's (store/fork_child.hpp)
-    [[maybe_unused]] const int niceness = ::nice(10);  // behind the nodes' own threads for the CPU
-    int code = 0;
-    try {
-      // Streamed: the child never holds the whole snapshot (its pages
-      // would all be fresh, faulted in and zeroed).
-      store::write_file_durably(path, [&s](store::FileAppender& file) {
-        s.machine.snapshot_to([&file](std::string_view piece) { file.append(piece); });
-      });
-    } catch (...) {
-      code = 1;
-    }
-    ::_exit(code);
-  }
-  if (child < 0) {
-    spdlog::warn("slimdata: cannot fork to write a snapshot ({}); trying again later", std::strerror(errno));
-    return;
-  }
-  snapshot_write_started(self, applied);
-  ++s.snapshots_forked;
-  self->spawn<caf::detached>(snapshot_waiter, caf::actor_cast<caf::actor>(self), child);
+  const auto freeze_start = std::chrono::steady_clock::now();
+  auto frozen = std::make_shared<const store::StateMachine::Frozen>(s.machine.freeze());
+  s.snapshot_freeze_last =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - freeze_start);
+  s.snapshot_freeze_max = std::max(s.snapshot_freeze_max, s.snapshot_freeze_last);
+  s.snapshot_writing = true;
+  s.snapshot_writing_index = applied;
+  s.snapshot_writing_log_bytes = s.log_bytes_since_snapshot;
+  self->spawn<caf::detached>(snapshot_file_writer, caf::actor_cast<caf::actor>(self),
+                             directory / snapshot_file_name(applied), std::move(frozen));
 }
 
-// The child wrote the snapshot file durably: compact to it, and have the
+// The writer wrote the snapshot file durably: compact to it, and have the
 // log name it (the log writer then deletes older files).
 void snapshot_written(Self self, bool written) {
   auto& s = self->state;
@@ -511,6 +468,7 @@ void snapshot_written(Self self, bool written) {
     spdlog::error("slimdata: writing snapshot {} failed; trying again later", name);
     return;
   }
+  ++s.snapshots_written;
   std::error_code ec;
   const auto bytes = std::filesystem::file_size(snapshot_directory(s.setup.directory) / name, ec);
   const auto& snapshot = s.core->compact(index, snapshot_file_marker + name);
@@ -840,6 +798,7 @@ json status_json(Self self) {
           {"waiting_for_leader", s.waiting.size()},
           {"pending_reads", s.reads.size()},
           {"persisting", s.persisting},
+          {"snapshot_freeze_us", {{"last", s.snapshot_freeze_last.count()}, {"max", s.snapshot_freeze_max.count()}}},
           {"counters",
            {{"proposed", s.proposed},
             {"forwarded", s.forwarded},
@@ -848,8 +807,7 @@ json status_json(Self self) {
             {"merged_entries", s.merged_entries},
             {"merged_proposals", s.merged_proposals},
             {"persists", s.persists},
-            {"snapshots_in_process", s.snapshots_in_process},
-            {"snapshots_forked", s.snapshots_forked},
+            {"snapshots_written", s.snapshots_written},
             {"persisted_entries", s.persisted_entries},
             {"peer_batches", s.peer_batches},
             {"empty_appends", s.empty_appends},

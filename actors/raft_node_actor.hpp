@@ -52,9 +52,6 @@ struct RaftNodeSetup {
   std::size_t snapshot_log_bytes = store::kDefaultSnapshotLogBytes;
   // The RocksDB memtable of the log (store::RaftLogOptions).
   std::size_t write_buffer_bytes = store::RaftLogOptions{}.write_buffer_bytes;
-  // A state up to this size (StateMachine::approximate_snapshot_bytes) is
-  // serialized in the node for a snapshot; a larger one in a forked child.
-  std::uint64_t snapshot_fork_bytes = 16u << 20;
   std::size_t max_entry_bytes = 16u << 20;
   std::size_t max_pending_requests = 100000;
   // Large async bodies kept beside the log, in <directory>.blobs/

@@ -168,16 +168,6 @@ const std::vector<Setting>& settings() {
          c.slimdata_write_buffer_bytes = static_cast<std::uint64_t>(
              parse_int("slimdata-write-buffer-bytes", v, std::int64_t{64} << 10, std::int64_t{1} << 30));
        }},
-      {"slimdata-snapshot-fork-bytes", {"SlimData__SnapshotForkBytes"}, "16777216",
-       "a state up to this many bytes (at most 64 MiB) is serialized for a snapshot in the node itself (a pause of "
-       "about 1 ms a MiB); a larger one in a forked child process (copy on write)",
-       [](NodeConfig& c, const std::string& v) {
-         // The node answers nobody while it serializes, heartbeats included:
-         // a few hundred MiB cost a node its leadership (seen with 1 GiB).
-         // 64 MiB keeps the pause far below the default election timeout.
-         c.slimdata_snapshot_fork_bytes =
-             static_cast<std::uint64_t>(parse_int("slimdata-snapshot-fork-bytes", v, 0, std::int64_t{64} << 20));
-       }},
       {"slimdata-sync", {"SlimData__Sync"}, "true", "fsync the Raft log before answering (false only for benchmarks)",
        [](NodeConfig& c, const std::string& v) { c.slimdata_sync = parse_bool("slimdata-sync", v); }},
       {"pod-scaled-up-by-default-when-infrastructure-has-never-called",

@@ -49,7 +49,6 @@ struct NodeConfig {
   int slimdata_snapshot_interval_entries = 10000;
   std::uint64_t slimdata_snapshot_log_bytes = 16u << 20;
   std::uint64_t slimdata_write_buffer_bytes = 16u << 20;
-  std::uint64_t slimdata_snapshot_fork_bytes = 16u << 20;
   // Async bodies over this many bytes are kept beside the Raft log on a
   // majority of nodes, the queue entry only names them (0: never).
   std::uint64_t async_side_body_bytes = 65536;

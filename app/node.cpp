@@ -88,7 +88,6 @@ actors::RaftNodeSetup slimdata_setup(const NodeConfig& config, std::uint16_t& po
   setup.allow_cold_start = config.allow_cold_start;
   setup.sync = config.slimdata_sync;
   setup.snapshot_interval_entries = static_cast<std::size_t>(config.slimdata_snapshot_interval_entries);
-  setup.snapshot_fork_bytes = config.slimdata_snapshot_fork_bytes;
   setup.snapshot_log_bytes = static_cast<std::size_t>(config.slimdata_snapshot_log_bytes);
   setup.write_buffer_bytes = static_cast<std::size_t>(config.slimdata_write_buffer_bytes);
   return setup;

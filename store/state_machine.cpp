@@ -189,7 +189,7 @@ std::string StateMachine::execute(std::string_view command, ResultUse use) {
       } else if (it->second.expires_at != 0) {
         kv_expiry_.erase({it->second.expires_at, it->first});
       }
-      it->second.value.assign(value);
+      it->second.value = SharedBytes(std::string(value));
       // From the machine's clock, not the proposer's: a lagging proposer's
       // key still lives its whole TTL.
       it->second.expires_at = ttl == 0 ? 0 : saturating_add(clock_ms_, ttl);
@@ -213,10 +213,10 @@ std::string StateMachine::execute(std::string_view command, ResultUse use) {
       if (h == hashes_.end()) h = hashes_.emplace(std::string(hash), decltype(h->second){}).first;
       auto f = h->second.find(field);
       if (f != h->second.end()) {
-        f->second.assign(value);
+        f->second = SharedBytes(std::string(value));
         return ok_flag(false);
       }
-      h->second.emplace(std::string(field), std::string(value));
+      h->second.emplace(std::string(field), SharedBytes(std::string(value)));
       return ok_flag(true);
     }
     case Opcode::HashDelete: {
@@ -265,7 +265,7 @@ std::string StateMachine::execute(std::string_view command, ResultUse use) {
         q = queues_.emplace(std::string(name), Queue{}).first;
       }
       ElementId id = next_element_id_++;
-      auto item = q->second.items.emplace(id, QueueItem{std::string(payload), std::string(attachment), 0, 0, 0}).first;
+      auto item = q->second.items.emplace(id, QueueItem{SharedBytes(std::string(payload)), std::string(attachment), 0, 0, 0}).first;
       q->second.bytes += item->second.bytes();
       q->second.ready.insert(id);
       if (!attachment.empty()) attachments_.emplace(attachment);
@@ -495,25 +495,35 @@ std::string StateMachine::query(std::string_view query) const {
 
 std::string StateMachine::snapshot() const {
   std::string out;
-  snapshot_to([&out](std::string_view piece) { out.append(piece); });
+  freeze().write_to([&out](std::string_view piece) { out.append(piece); });
   return out;
 }
 
-std::uint64_t StateMachine::approximate_snapshot_bytes() const {
-  // Per entry and per item: its fixed fields and varint lengths, rounded up.
-  constexpr std::uint64_t kFraming = 64;
-  std::uint64_t bytes = kFraming;
-  for (const auto& [key, value] : kv_) bytes += key.size() + value.value.size() + kFraming;
-  for (const auto& [name, fields] : hashes_) {
-    bytes += name.size() + kFraming;
-    for (const auto& [field, value] : fields) bytes += field.size() + value.size() + kFraming;
+StateMachine::Frozen StateMachine::freeze() const {
+  Frozen f;
+  f.last_applied_ = last_applied_;
+  f.clock_ms_ = clock_ms_;
+  f.next_element_id_ = next_element_id_;
+  f.kv_.reserve(kv_.size());
+  for (const auto& [key, v] : kv_) f.kv_.push_back({key, v.value, v.expires_at});
+  f.hashes_.reserve(hashes_.size());
+  for (const auto& [name, fields] : hashes_)
+    f.hashes_.emplace_back(name, std::vector<std::pair<std::string, SharedBytes>>(fields.begin(), fields.end()));
+  f.queues_.reserve(queues_.size());
+  for (const auto& [name, queue] : queues_) {
+    auto& frozen = f.queues_.emplace_back(Frozen::Queue{name, queue.items.size(), {}});
+    frozen.chunks.reserve((queue.items.size() + Frozen::kItemsPerChunk - 1) / Frozen::kItemsPerChunk);
+    for (const auto& [id, item] : queue.items) {
+      if (frozen.chunks.empty() || frozen.chunks.back().size() == Frozen::kItemsPerChunk)
+        frozen.chunks.emplace_back().reserve(Frozen::kItemsPerChunk);
+      frozen.chunks.back().push_back({id, item.visible_at, item.lease_until, item.takes, item.payload, item.attachment});
+    }
   }
-  for (const auto& [name, queue] : queues_) bytes += name.size() + queue.bytes + (queue.items.size() + 1) * kFraming;
-  for (const auto& [name, value] : counters_) bytes += name.size() + kFraming;
-  return bytes;
+  f.counters_.assign(counters_.begin(), counters_.end());
+  return f;
 }
 
-void StateMachine::snapshot_to(const std::function<void(std::string_view)>& sink, std::size_t piece_bytes) const {
+void StateMachine::Frozen::write_to(const std::function<void(std::string_view)>& sink, std::size_t piece_bytes) const {
   Writer w(piece_bytes + 64 * 1024);
   // Hands over what is encoded once it reaches a piece (items are small
   // next to a piece, so pieces stay about piece_bytes).
@@ -524,8 +534,8 @@ void StateMachine::snapshot_to(const std::function<void(std::string_view)>& sink
   };
   w.u8(kSnapshotVersion).varint(last_applied_).varint(clock_ms_).varint(next_element_id_);
   w.varint(kv_.size());
-  for (const auto& [key, v] : kv_) {
-    w.bytes(key).bytes(v.value).varint(v.expires_at);
+  for (const auto& kv : kv_) {
+    w.bytes(kv.key).bytes(kv.value).varint(kv.expires_at);
     maybe_flush();
   }
   w.varint(hashes_.size());
@@ -537,12 +547,14 @@ void StateMachine::snapshot_to(const std::function<void(std::string_view)>& sink
     }
   }
   w.varint(queues_.size());
-  for (const auto& [name, queue] : queues_) {
-    w.bytes(name).varint(queue.items.size());
-    for (const auto& [id, item] : queue.items) {
-      w.varint(id).varint(item.visible_at).varint(item.lease_until).varint(item.takes).bytes(item.payload).bytes(
-          item.attachment);
-      maybe_flush();
+  for (const auto& queue : queues_) {
+    w.bytes(queue.name).varint(queue.items);
+    for (const auto& chunk : queue.chunks) {
+      for (const auto& item : chunk) {
+        w.varint(item.id).varint(item.visible_at).varint(item.lease_until).varint(item.takes).bytes(item.payload).bytes(
+            item.attachment);
+        maybe_flush();
+      }
     }
   }
   w.varint(counters_.size());
@@ -560,7 +572,7 @@ void StateMachine::restore(std::string_view snapshot) {
   restored.next_element_id_ = r.varint();
   for (std::uint64_t n = r.varint(); n > 0; --n) {
     std::string key(r.bytes());
-    KvValue value{std::string(r.bytes()), r.varint()};
+    KvValue value{SharedBytes(std::string(r.bytes())), r.varint()};
     if (value.expires_at != 0) restored.kv_expiry_.emplace(value.expires_at, key);
     restored.kv_.insert_or_assign(std::move(key), std::move(value));
   }
@@ -568,7 +580,7 @@ void StateMachine::restore(std::string_view snapshot) {
     auto& fields = restored.hashes_[std::string(r.bytes())];
     for (std::uint64_t f = r.varint(); f > 0; --f) {
       std::string field(r.bytes());
-      fields.insert_or_assign(std::move(field), std::string(r.bytes()));
+      fields.insert_or_assign(std::move(field), SharedBytes(std::string(r.bytes())));
     }
   }
   for (std::uint64_t n = r.varint(); n > 0; --n) {
@@ -579,7 +591,7 @@ void StateMachine::restore(std::string_view snapshot) {
       item.visible_at = r.varint();
       item.lease_until = r.varint();
       item.takes = static_cast<std::uint32_t>(r.varint());
-      item.payload = std::string(r.bytes());
+      item.payload = SharedBytes(std::string(r.bytes()));
       if (version >= 2) item.attachment = std::string(r.bytes());
       if (!item.attachment.empty()) restored.attachments_.insert(item.attachment);
       if (id >= restored.next_element_id_) throw MalformedError("queue item id past the next id");

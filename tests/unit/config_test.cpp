@@ -385,8 +385,8 @@ TEST_CASE("settings_help lists only settings that load_config accepts", "[config
       }
     }
   }
-  CHECK(flags_seen == 50);
-  CHECK(env_seen == 65);
+  CHECK(flags_seen == 49);
+  CHECK(env_seen == 64);
 }
 
 TEST_CASE("load_config: SlimData peers and settings", "[config]") {
@@ -412,18 +412,6 @@ TEST_CASE("load_config: SlimData peers and settings", "[config]") {
   CHECK_THROWS_WITH(load_config({"--slimdata-peers", "a:1,b"}, {}), Catch::Contains("'b' is not host:port"));
   CHECK_THROWS_WITH(load_config({"--slimdata-peers", "a:1,b:0"}, {}), Catch::Contains("slimdata-peers"));
   CHECK_THROWS_WITH(load_config({"--slimdata-peers", "a:1,,b:2"}, {}), Catch::Contains("is not host:port"));
-}
-
-TEST_CASE("snapshot fork bytes stay within what a node may pause for", "[config]") {
-  CHECK(load_config({}, {}).slimdata_snapshot_fork_bytes == 16u << 20);
-  CHECK(load_config({}, {{"SlimData__SnapshotForkBytes", "0"}}).slimdata_snapshot_fork_bytes == 0);
-  CHECK(load_config({"--slimdata-snapshot-fork-bytes", "67108864"}, {}).slimdata_snapshot_fork_bytes == 64u << 20);
-  // Serializing a larger state in the node blocks it long enough to lose
-  // its leadership: refused, naming the setting and its bound.
-  CHECK_THROWS_WITH(load_config({"--slimdata-snapshot-fork-bytes", "67108865"}, {}),
-                    Catch::Contains("slimdata-snapshot-fork-bytes") && Catch::Contains("67108864"));
-  CHECK_THROWS_WITH(load_config({}, {{"SlimData__SnapshotForkBytes", "1073741824"}}),
-                    Catch::Contains("out of range"));
 }
 
 TEST_CASE("the log's memory: snapshot log bytes and the memtable are settings", "[config]") {
