@@ -12,15 +12,18 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <spdlog/spdlog.h>
 
 #include "actors/blob_actor.hpp"
 #include "actors/mailbox_size.hpp"
 #include "actors/raft_wire.hpp"
+#include "actors/snapshot_sender.hpp"
 #include "net/thread_name.hpp"
 #include "store/raft_core.hpp"
 #include "store/durable_file.hpp"
 #include "store/raft_log.hpp"
+#include "store/snapshot_assembly.hpp"
 #include "store/snapshot_policy.hpp"
 #include "store/state_machine.hpp"
 
@@ -253,6 +256,11 @@ struct RaftNodeState {
   // How long the node actor paused to freeze its state for a snapshot
   // (the last one, the longest): the only part of a snapshot it waits for.
   std::chrono::microseconds snapshot_freeze_last{0}, snapshot_freeze_max{0};
+  // Snapshots in chunks (actors/snapshot_sender.hpp): the followers a
+  // sender runs for (one each), and the one being received.
+  std::set<NodeId> snapshots_sending;
+  store::SnapshotAssembly incoming_snapshot;
+  std::uint64_t snapshots_sent = 0, snapshots_received = 0;
   caf::actor blobs;  // side-stored bodies (actors/blob_actor.hpp)
   Role role = Role::Follower;
   NodeId leader = 0;
@@ -311,20 +319,38 @@ std::vector<std::pair<caf::actor, RaftMessages>> by_peer(Self self, std::vector<
   return out;
 }
 
-void send_messages(Self self, std::vector<store::Message>& messages) {
+// A snapshot goes in chunks, read and sent by a detached sender, one
+// sender per follower at a time (store/snapshot_assembly.hpp says why).
+// The core keeps a reference to this node's own snapshot file, or the
+// bytes of one it received and has not replaced yet.
+void send_snapshot(Self self, store::Message message) {
   auto& s = self->state;
+  auto peer = s.peers.find(message.to);
+  if (peer == s.peers.end() || !s.snapshots_sending.insert(message.to).second) return;
+  SnapshotSource source;
+  if (is_file_reference(message.snapshot.data)) {
+    source.file = snapshot_directory(s.setup.directory) / message.snapshot.data.substr(snapshot_file_marker.size());
+  } else {
+    source.data = std::make_shared<const std::string>(std::move(message.snapshot.data));
+  }
+  ++s.snapshots_sent;
+  const NodeId follower = message.to;
+  auto sender = self->spawn<caf::detached>(snapshot_sender, peer->second, std::move(message), std::move(source),
+                                           s.setup.request_timeout, kSnapshotChunkBytes);
+  // However the sender ends (done, failed, or thrown), the follower may get
+  // a sender again.
+  sender->attach_functor([node = caf::actor_cast<caf::actor>(self), follower](const caf::error&) {
+    caf::anon_send(node, snapshot_sent_atom::value, follower);
+  });
+}
+
+void send_messages(Self self, std::vector<store::Message>& messages) {
   std::vector<store::Message> sendable;
   sendable.reserve(messages.size());
   for (auto& m : messages) {
-    // The core keeps a reference to this node's own snapshot file; a
-    // follower gets the snapshot itself.
     if (m.type == store::MessageType::InstallSnapshot) {
-      try {
-        load_snapshot_file(s.setup.directory, m.snapshot);
-      } catch (const std::exception& e) {
-        spdlog::error("slimdata: cannot send a snapshot to node {}: {}", m.to, e.what());
-        continue;
-      }
+      send_snapshot(self, std::move(m));
+      continue;
     }
     sendable.push_back(std::move(m));
   }
@@ -808,6 +834,8 @@ json status_json(Self self) {
             {"merged_proposals", s.merged_proposals},
             {"persists", s.persists},
             {"snapshots_written", s.snapshots_written},
+            {"snapshots_sent", s.snapshots_sent},
+            {"snapshots_received", s.snapshots_received},
             {"persisted_entries", s.persisted_entries},
             {"peer_batches", s.peer_batches},
             {"empty_appends", s.empty_appends},
@@ -884,6 +912,33 @@ caf::message_handler common_handlers(Self self) {
           s.core->step(m);
         }
         process_ready(self);
+      },
+      // A chunk of a snapshot from the leader's sender (a detached actor of
+      // its node, hence trusted by node, and speaking for that node only).
+      [=](snapshot_chunk_atom, const store::Message& header, std::uint64_t offset, std::uint64_t total,
+          const std::string& chunk) -> bool {
+        auto& s = self->state;
+        auto sender = self->current_sender();
+        auto from = sender ? s.authenticated_nodes.find(sender->node()) : s.authenticated_nodes.end();
+        if (from == s.authenticated_nodes.end() || header.from != from->second ||
+            header.type != store::MessageType::InstallSnapshot) {
+          ++s.rejected_unauthenticated;
+          return false;
+        }
+        switch (s.incoming_snapshot.add(header, offset, total, chunk)) {
+          case store::SnapshotAssembly::Outcome::refused: return false;
+          case store::SnapshotAssembly::Outcome::more: return true;
+          case store::SnapshotAssembly::Outcome::complete: break;
+        }
+        ++s.snapshots_received;
+        s.core->step(s.incoming_snapshot.message());
+        process_ready(self);
+        return true;
+      },
+      [=](snapshot_sent_atom, NodeId follower) {
+        auto sender = self->current_sender();
+        if (sender && sender->node() != self->node()) return;  // only this node's own senders end
+        self->state.snapshots_sending.erase(follower);
       },
       [=](hello_atom, const std::string& cluster, const std::string& secret, NodeId from, std::uint32_t protocol) {
         auto& s = self->state;

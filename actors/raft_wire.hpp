@@ -75,7 +75,8 @@ using hello_atom = caf::atom_constant<caf::atom("hello")>;
 // differently (a new opcode, a changed encoding).
 //   2: queue pushes bounded by QueueLimits (opcode 13).
 //   3: a taken item given back without counting a try (QueueRelease, 14).
-constexpr std::uint32_t slimdata_protocol = 3;
+//   4: snapshots travel in chunks (snapshot_chunk_atom, actors/snapshot_sender.hpp).
+constexpr std::uint32_t slimdata_protocol = 4;
 
 using RaftMessages = std::vector<store::Message>;
 

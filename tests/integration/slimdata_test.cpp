@@ -704,6 +704,18 @@ TEST_CASE("a node that missed compacted entries catches up from a snapshot", "[i
   REQUIRE(cluster.terminate(lagging).has_value());
 
   const int leader_port = cluster.node(*leader).http_port;
+  // Values of about 1 MiB make a snapshot of several chunks
+  // (actors/snapshot_sender.hpp), each byte of which must arrive in place.
+  const auto large = [](int i) {
+    std::string value(900'000, '\0');
+    for (std::size_t k = 0; k < value.size(); ++k) value[k] = static_cast<char>((k * 131 + static_cast<std::size_t>(i)) % 251);
+    return value;
+  };
+  for (int i = 0; i < 4; ++i) {
+    auto r = data_set(leader_port, "large-" + std::to_string(i), large(i));
+    INFO(r.describe());
+    REQUIRE(r.status == 200);
+  }
   for (int i = 0; i < 300; ++i) {
     auto r = data_set(leader_port, "snap-" + std::to_string(i), "value-" + std::to_string(i));
     INFO(r.describe());
@@ -736,6 +748,18 @@ TEST_CASE("a node that missed compacted entries catches up from a snapshot", "[i
     CHECK(r.status == 200);
     CHECK(r.body == "value-" + std::to_string(i));
   }
+  for (int i = 0; i < 4; ++i) {
+    auto r = data_get(lagging_port, "large-" + std::to_string(i));
+    CHECK(r.status == 200);
+    CHECK(r.body == large(i));
+  }
+  // It came in chunks, from the leader's sender.
+  auto lagging_raft = debug_raft(lagging_port);
+  REQUIRE(lagging_raft);
+  CHECK(counter(*lagging_raft, "snapshots_received") >= 1);
+  auto leader_after = debug_raft(leader_port);
+  REQUIRE(leader_after);
+  CHECK(counter(*leader_after, "snapshots_sent") >= 1);
 
   // A full restart recovers from snapshot plus log on every node.
   for (auto& n : cluster.nodes()) REQUIRE(cluster.terminate(n.id).has_value());
