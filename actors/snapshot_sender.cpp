@@ -32,7 +32,7 @@ struct Transfer {
 
 // The node learns of the end from its watch on this actor (see
 // raft_node_actor.cpp, send_snapshot), however the actor ends.
-void finish(caf::event_based_actor* self, const std::shared_ptr<Transfer>&) { self->quit(); }
+void finish(caf::event_based_actor* self) { self->quit(); }
 
 void send_from(caf::event_based_actor* self, std::shared_ptr<Transfer> t, std::uint64_t offset) {
   const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(t->chunk_bytes, t->total - offset));
@@ -40,7 +40,7 @@ void send_from(caf::event_based_actor* self, std::shared_ptr<Transfer> t, std::u
   if (!t->read(offset, n, chunk)) {
     spdlog::error("slimdata: cannot read snapshot file {} at {} for node {}", t->source.file.string(), offset,
                   t->header.to);
-    return finish(self, t);
+    return finish(self);
   }
   self->request(t->follower, t->timeout, snapshot_chunk_atom::value, t->header, offset, t->total, std::move(chunk))
       .then(
@@ -48,15 +48,15 @@ void send_from(caf::event_based_actor* self, std::shared_ptr<Transfer> t, std::u
             if (!taken) {
               spdlog::warn("slimdata: node {} refused snapshot {} at {}", t->header.to,
                            t->header.snapshot.meta.index, offset);
-              return finish(self, t);
+              return finish(self);
             }
-            if (offset + n >= t->total) return finish(self, t);
+            if (offset + n >= t->total) return finish(self);
             send_from(self, t, offset + n);
           },
           [=](caf::error& err) {
             spdlog::warn("slimdata: snapshot {} to node {} stopped at {}: {}", t->header.snapshot.meta.index,
                          t->header.to, offset, caf::to_string(err));
-            finish(self, t);
+            finish(self);
           });
 }
 
@@ -78,7 +78,7 @@ caf::behavior snapshot_sender(caf::event_based_actor* self, caf::actor follower,
     if (!t->in) {
       spdlog::error("slimdata: cannot send a snapshot to node {}: snapshot file {} is missing", t->header.to,
                     t->source.file.string());
-      finish(self, t);
+      finish(self);
       return {};
     }
     t->total = static_cast<std::uint64_t>(t->in.tellg());
