@@ -733,6 +733,17 @@ void forward_proposal(Self self, WaitingRequest request) {
           });
 }
 
+// A snapshot transfer whose sender gave up (it waits at most the request
+// timeout for each chunk's answer) holds up to a state's bytes: dropped.
+void drop_stale_snapshot_transfer(Self self) {
+  auto& s = self->state;
+  const auto idle = 2 * s.setup.request_timeout;
+  if (!s.incoming_snapshot.stale(Clock::now(), idle)) return;
+  spdlog::warn("slimdata: node {} dropped an unfinished snapshot transfer (no chunk for {} ms)", s.setup.id,
+               idle.count());
+  s.incoming_snapshot.drop();
+}
+
 void expire_requests(Self self) {
   auto& s = self->state;
   const auto now = Clock::now();
@@ -1036,6 +1047,7 @@ caf::message_handler common_handlers(Self self) {
         // A ReadIndex request or answer lost on the way is asked again.
         if (++s.ticks % 4 == 0) retry_unconfirmed_reads(self);
         expire_requests(self);
+        drop_stale_snapshot_transfer(self);
         process_ready(self);
         self->delayed_send(self, s.setup.tick, tick_atom::value);
       },

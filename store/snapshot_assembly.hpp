@@ -14,8 +14,11 @@
 //
 // The transfer is below Raft: the core sent one InstallSnapshot and gets
 // one. A transfer cut short (a restart, a lost connection, a newer
-// snapshot) is dropped when the next one starts at offset 0; the core
-// sends its snapshot again after its own timeout, as for a lost message.
+// snapshot) is dropped when the next one starts at offset 0, or once no
+// chunk came for a while (stale(): its sender gave up; its bytes, up to a
+// state's size, are not kept waiting); the core sends its snapshot again
+// after its own timeout, as for a lost message.
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -26,6 +29,7 @@ namespace slimfaas::store {
 
 class SnapshotAssembly {
  public:
+  using Clock = std::chrono::steady_clock;
   enum class Outcome : std::uint8_t {
     more,      // taken; the next chunk is expected
     complete,  // taken, and the message is whole: take it with message()
@@ -35,7 +39,9 @@ class SnapshotAssembly {
   // `header` is the InstallSnapshot without its data; `chunk` the bytes at
   // `offset` of a snapshot of `total` bytes. A chunk at offset 0 starts a
   // new transfer (dropping any unfinished one).
-  Outcome add(const Message& header, std::uint64_t offset, std::uint64_t total, std::string_view chunk) {
+  Outcome add(const Message& header, std::uint64_t offset, std::uint64_t total, std::string_view chunk,
+              Clock::time_point now = Clock::now()) {
+    last_chunk_at_ = now;
     if (offset == 0) {
       assembling_ = header;
       assembling_->snapshot.data.clear();
@@ -62,9 +68,16 @@ class SnapshotAssembly {
 
   bool in_progress() const { return assembling_.has_value(); }
 
+  // An unfinished transfer whose last chunk came over `idle` before `now`.
+  bool stale(Clock::time_point now, Clock::duration idle) const {
+    return assembling_.has_value() && now - last_chunk_at_ > idle;
+  }
+  void drop() { assembling_.reset(); }
+
  private:
   std::optional<Message> assembling_;
   std::uint64_t total_ = 0;
+  Clock::time_point last_chunk_at_{};
 };
 
 }  // namespace slimfaas::store

@@ -94,3 +94,21 @@ TEST_CASE("snapshot assembly restarts when a transfer starts again at offset 0",
   CHECK(whole.snapshot.meta.index == 55);
   CHECK(whole.snapshot.data == newer);
 }
+
+TEST_CASE("snapshot assembly calls a transfer stale once no chunk came for a while", "[snapshot_assembly]") {
+  // The node drops such a transfer (its sender gave up): its bytes, up to a
+  // state's size, are not kept until the next transfer.
+  using namespace std::chrono_literals;
+  const auto t0 = SnapshotAssembly::Clock::time_point{} + 1h;
+  SnapshotAssembly a;
+  CHECK_FALSE(a.stale(t0 + 1h, 10s));  // nothing in progress
+  REQUIRE(a.add(header(), 0, 20, kData.substr(0, 8), t0) == Outcome::more);
+  CHECK_FALSE(a.stale(t0 + 10s, 10s));
+  REQUIRE(a.add(header(), 8, 20, kData.substr(8, 8), t0 + 9s) == Outcome::more);
+  CHECK_FALSE(a.stale(t0 + 19s, 10s));  // from the last chunk, not the first
+  CHECK(a.stale(t0 + 20s, 10s));
+  a.drop();
+  CHECK_FALSE(a.in_progress());
+  CHECK_FALSE(a.stale(t0 + 1h, 10s));
+  CHECK(a.add(header(), 16, 20, kData.substr(16), t0 + 21s) == Outcome::refused);
+}
