@@ -18,13 +18,12 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from slimdata_cluster import Cluster, NO_FUNCTIONS, raft, request  # noqa: E402
+from slimdata_cluster import Cluster, raft, request  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -46,15 +45,8 @@ def one_run(binary, mib, work):
             if code != 200:
                 raise RuntimeError(f"write {i} answered {code}")
         before = raft(leader["http"])
-        # The same command line as the first start.
-        env = dict(os.environ, MOCK_KUBERNETES_FUNCTIONS=NO_FUNCTIONS, SlimFaas__LogLevel="warn")
-        args = [binary, "serve", "--ports", str(lagging["http"]), "--slimdata-peers", cluster.peers,
-                "--slimdata-node-id", str(lagging["id"]), "--slimdata-directory", lagging["dir"],
-                "--slimdata-secret", "bench-secret", "--slimdata-bind-address", "127.0.0.1",
-                "--slimdata-sync", "true", "--actor-threads", "1", *cluster.extra_args]
         start = time.monotonic()
-        with open(os.path.join(work, f"node{lagging['id']}-again.log"), "w") as log:
-            lagging["proc"] = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+        cluster.start_node(lagging, "-again")
         writes, caught = [], None
         while time.monotonic() - start < 120:
             t = time.monotonic()

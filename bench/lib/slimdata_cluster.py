@@ -87,21 +87,25 @@ class Cluster:
         self.peers = ",".join(f"127.0.0.1:{n['raft']}" for n in self.nodes)
 
     def start(self):
+        for n in self.nodes:
+            self.start_node(n)
+
+    def start_node(self, n, log_suffix=""):
+        """Starts one node (again, after a stop) with the command line of the
+        first start; its output goes to node<id><log_suffix>.log."""
         env = dict(os.environ, MOCK_KUBERNETES_FUNCTIONS=self.functions, SlimFaas__LogLevel="warn")
         # The nodes share this machine's CPUs: each sizes its actor scheduler
         # on its share, as `slimfaas local up` does for its nodes (unless the
         # caller chose).
         share = [] if "--actor-threads" in self.extra_args else \
             ["--actor-threads", str(actor_threads_share(len(self.nodes)))]
-        for n in self.nodes:
-            log = open(os.path.join(self.logs, f"node{n['id']}.log"), "w")
+        with open(os.path.join(self.logs, f"node{n['id']}{log_suffix}.log"), "w") as log:
             n["proc"] = subprocess.Popen(
                 [self.binary, "serve", "--ports", str(n["http"]),
                  "--slimdata-peers", self.peers, "--slimdata-node-id", str(n["id"]),
                  "--slimdata-directory", n["dir"], "--slimdata-secret", "bench-secret",
                  "--slimdata-bind-address", "127.0.0.1", "--slimdata-sync", "true", *share, *self.extra_args],
                 env=env, stdout=log, stderr=subprocess.STDOUT)
-            log.close()
 
     def leader(self):
         """The leader's node entry once every node names it and all peers are connected."""
