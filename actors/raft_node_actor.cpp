@@ -106,11 +106,16 @@ std::string snapshot_file_name(Index index) { return "snapshot-" + std::to_strin
 
 bool is_file_reference(const std::string& data) { return data.rfind(snapshot_file_marker, 0) == 0; }
 
+// The file a snapshot's reference names (is_file_reference(data)).
+std::filesystem::path referenced_snapshot_file(const std::filesystem::path& log_directory, const std::string& data) {
+  return snapshot_directory(log_directory) / data.substr(snapshot_file_marker.size());
+}
+
 // The data of a recovered snapshot: read back from its file when the log
 // holds a reference.
 void load_snapshot_file(const std::filesystem::path& log_directory, store::Snapshot& snapshot) {
   if (!is_file_reference(snapshot.data)) return;
-  const auto path = snapshot_directory(log_directory) / snapshot.data.substr(snapshot_file_marker.size());
+  const auto path = referenced_snapshot_file(log_directory, snapshot.data);
   auto data = store::read_file(path);
   if (!data) throw store::StorageError("snapshot file " + path.string() + " is missing");
   snapshot.data = std::move(*data);
@@ -329,7 +334,7 @@ void send_snapshot(Self self, store::Message message) {
   if (peer == s.peers.end() || !s.snapshots_sending.insert(message.to).second) return;
   SnapshotSource source;
   if (is_file_reference(message.snapshot.data)) {
-    source.file = snapshot_directory(s.setup.directory) / message.snapshot.data.substr(snapshot_file_marker.size());
+    source.file = referenced_snapshot_file(s.setup.directory, message.snapshot.data);
   } else {
     source.data = std::make_shared<const std::string>(std::move(message.snapshot.data));
   }
